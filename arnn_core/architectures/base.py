@@ -28,6 +28,9 @@ class ARNN(nn.Module):
 
     analytic: bool = False
     arch_name: str = "arnn"
+    #: True when :meth:`first_layer_weights` returns an N×N *analogue* (e.g. MADE's end-to-end
+    #: linear map) rather than the weights of a genuine first layer; the app labels it so.
+    first_layer_analogue: bool = False
 
     def __init__(self, n: int):
         super().__init__()
@@ -71,6 +74,17 @@ class ARNN(nn.Module):
 
     def set_beta(self, beta: float) -> None:
         """Re-derive β-dependent analytic parameters (no-op for trained architectures)."""
+
+    def _uniform(self, shape, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Uniform [0, 1) numbers of ``shape`` on the model's device and dtype.
+
+        With a ``generator``, the numbers are drawn on the generator's own device and moved, so a
+        CPU generator seeds a CUDA model reproducibly (torch refuses mixed-device draws).
+        """
+        if generator is None:
+            return torch.rand(shape, device=self.device, dtype=self.dtype)
+        u = torch.rand(shape, generator=generator, device=generator.device, dtype=self.dtype)
+        return u.to(self.device)
 
     @property
     def device(self) -> torch.device:
