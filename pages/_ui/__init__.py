@@ -1,0 +1,1 @@
+"""Helpers shared by the app's pages (not a page: Streamlit ignores subfolders of pages/)."""
