@@ -328,12 +328,14 @@ def _variational_progress(betas: Sequence[float], steps_per_beta: int):
 def variational_job(net, system, betas: Sequence[float], steps_per_beta: int, *, batch_size: int,
                     lr: float = 1e-3, optimizer: str = "adam", init_steps: int = 0,
                     std_threshold: float | None = None, clip_grad: float | None = None,
-                    seed: int | None = None, final_samples: int = 0, device: str | None = None,
+                    seed: int | None = None, final_samples: int = 0, exact_kl: bool = False,
+                    device: str | None = None,
                     label: str = "variational", train_fn: Callable | None = None,
                     estimate_fn: Callable | None = None) -> Job:
     """A job that runs ``train_variational`` and then, if ``final_samples``, the estimators.
 
-    The job's result is ``{"history": ..., "estimate": dict | None, "beta": final β}``.
+    The job's result is ``{"history": ..., "estimate": dict | None, "beta": final β}`` plus
+    ``exact_kl`` (KL(q‖P_B) at the final β by enumeration) when asked for.
     ``train_fn``/``estimate_fn`` replace the library functions (tests).
     """
     betas = [float(b) for b in betas]
@@ -358,6 +360,11 @@ def variational_job(net, system, betas: Sequence[float], steps_per_beta: int, *,
             else:
                 est = estimate_fn(net, system, betas[-1], final_samples)
             result = dict(result, estimate=est)
+            ctx.set_result(result)
+        if exact_kl and not ctx.stop.is_set() and not diverged:
+            ctx.set_phase(f"exact KL(q‖P) by enumeration at β = {betas[-1]:g}")
+            from . import estimators
+            result = dict(result, exact_kl=float(estimators.exact_kl(net, system, betas[-1])))
         return result
 
     return Job(work, label=label, progress=_variational_progress(betas, steps_per_beta), device=device)
@@ -389,7 +396,7 @@ def likelihood_job(net, *, epochs: int, batch_size: int, lr: float = 1e-3, valid
         train = train_fn or _training().train_likelihood
         history = train(net, data, epochs=epochs, batch_size=batch_size, lr=lr,
                         validation_fraction=validation_fraction, on_step=ctx.on_step, stop=ctx.stop)
-        return {"history": history, "n_samples": int(data.shape[0])}
+        return {"history": history, "n_samples": int(data.shape[0]), "samples": data}
 
     def progress(records):
         if not records:

@@ -77,6 +77,20 @@ WIDGET_DEFAULTS: dict[str, Any] = {
 }
 
 
+def preset_values(name: str) -> dict:
+    """Widget values of a training preset ("Quick" or "Paper's protocol"); {} for "Custom"."""
+    proto = {"Quick": getattr(ac, "QUICK_PROTOCOL", None), "Paper's protocol": getattr(ac, "PAPER_PROTOCOL", None)}.get(name)
+    if proto is None:
+        return {}
+    betas = list(proto.betas)
+    return {"w_beta_start": float(betas[0]), "w_beta_stop": float(betas[-1]),
+            "w_beta_step": float(round(betas[1] - betas[0], 10)) if len(betas) > 1 else 0.1,
+            "w_steps_per_beta": int(proto.steps_per_beta), "w_batch": int(proto.batch_size), "w_lr": float(proto.lr),
+            "w_init_steps": int(proto.init_steps), "w_early_stop": proto.std_threshold is not None,
+            "w_std_threshold": float(proto.std_threshold or 1e-4),
+            "w_final_samples": int(getattr(proto, "final_samples", 5000) or 0)}
+
+
 # ---------------------------------------------------------------------- state
 def system_key(system: ac.SpinSystem) -> str:
     """A content hash of (J, h): the cache key of everything computed from a system."""
@@ -138,12 +152,12 @@ def init_state() -> None:
     if not ss.get("_arnn_ready"):
         params = dict(DEFAULT_SYSTEM)
         set_system(build_system(params), params)
-        ss.arch_name, ss.arch_options = DEFAULT_ARCH[0], dict(DEFAULT_ARCH[1])
+        ss.arch_name, ss.arch_options = default_arch()
         ss.job = None          # the current background Job (train or compare)
         ss.model = None        # dict describing the last trained network (see start_training)
         ss.compare_job = None
         ss.samples_cache = None
-        for key, value in WIDGET_DEFAULTS.items():
+        for key, value in {**WIDGET_DEFAULTS, **preset_values(WIDGET_DEFAULTS["w_preset"])}.items():
             if key not in ss:
                 ss[key] = value
         ss.w_device = str(ac.default_device()) if str(ac.default_device()) in ac.available_devices() else "cpu"
@@ -154,12 +168,23 @@ def init_state() -> None:
                 ss[key] = ss[key]  # re-assign: keeps the value across page switches
 
 
+def default_arch() -> tuple[str, dict]:
+    """SK_1RSB; if a registry lacks it, its first architecture with default options."""
+    try:
+        ac.get_architecture(DEFAULT_ARCH[0])
+        return DEFAULT_ARCH[0], dict(DEFAULT_ARCH[1])
+    except ValueError:
+        specs = ac.available_architectures()
+        trainable = [s for s in specs if not s.analytic] or specs
+        return trainable[0].name, trainable[0].defaults()
+
+
 def load_example() -> None:
     """The Home page's one-click example: SK N=20 (seed 0) with SK_1RSB, untrained."""
     ss = st.session_state
     params = dict(DEFAULT_SYSTEM)
     set_system(build_system(params), params)
-    ss.arch_name, ss.arch_options = DEFAULT_ARCH[0], dict(DEFAULT_ARCH[1])
+    ss.arch_name, ss.arch_options = default_arch()
     ss.model = None
 
 
@@ -241,7 +266,7 @@ def exact_reference(key: str, beta: float, _system: ac.SpinSystem) -> dict | Non
         hist = getattr(res, "magnetization_hist", None)
         if hist is not None:
             out["m_values"], out["m_probs"] = _np(hist[0]), _np(hist[1])
-        out["mean_spin"] = np.full(system.n, 0.0 if cw[1] == 0 else math.nan)
+        out["mean_spin"] = np.full(system.n, float(getattr(res, "mean_spin", math.nan)))
         return out
     return None
 
