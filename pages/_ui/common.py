@@ -423,3 +423,66 @@ def parse_samples_upload(raw: bytes, filename: str, n: int) -> np.ndarray:
     if arr.shape[0] < 10:
         raise ValueError(f"at least 10 samples are needed, got {arr.shape[0]}")
     return arr.astype(np.float32)
+
+
+# ---------------------------------------------------------------------- model inspection helpers
+def response_matrix(net, n_samples: int = 256, seed: int = 0) -> np.ndarray:
+    """R[s, i] = ½⟨logit_i(x_s=+1) − logit_i(x_s=−1)⟩ over samples of q, for s < i: how much spin s
+    moves site i's logit. The nearest analogue of a first layer for networks without one (for the
+    exact H2ARNN at small β it approaches 2βJ)."""
+    n = net.n
+    gen = torch.Generator(device=net.device)
+    gen.manual_seed(seed)
+    with torch.no_grad():
+        x, _ = net.sample(n_samples, generator=gen)
+        x = x.to(net.dtype)
+        R = torch.zeros(n, n, dtype=torch.float64)
+        for s in range(n - 1):
+            xp, xm = x.clone(), x.clone()
+            xp[:, s], xm[:, s] = 1.0, -1.0
+            diff = 0.5 * (net.logits(xp) - net.logits(xm)).mean(0).double().cpu()
+            R[s, s + 1:] = diff[s + 1:]
+    return R.numpy()
+
+
+@st.cache_data(max_entries=16, show_spinner="Exact sampling…")
+def exact_samples(key: str, beta: float, n_samples: int, seed: int, _system: ac.SpinSystem) -> np.ndarray:
+    """Independent samples of the Boltzmann distribution by enumeration (N ≤ EXACT_MAX_N), int8 ±1."""
+    system = _system
+    E = ac.all_energies(system, max_n=EXACT_MAX_N)
+    logp = -beta * E
+    p = torch.softmax(logp, 0)
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.multinomial(p, n_samples, replacement=True, generator=gen)
+    shifts = torch.arange(system.n - 1, -1, -1, dtype=torch.int64)
+    bits = (idx.unsqueeze(1) >> shifts) & 1  # spin 0 is the most significant bit (exact.py order)
+    return (2 * bits - 1).to(torch.int8).numpy()
+
+
+def magnetization_hist(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[1]
+    M = x.astype(np.int64).sum(1)
+    counts = np.bincount((M + n) // 2, minlength=n + 1)
+    return (2 * np.arange(n + 1) - n) / n, counts / max(counts.sum(), 1)
+
+
+def overlap_hist(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(q) over pairs of independent samples (first half against second half)."""
+    n = x.shape[1]
+    half = x.shape[0] // 2
+    q = (x[:half].astype(np.int64) * x[half:2 * half].astype(np.int64)).sum(1)
+    counts = np.bincount((q + n) // 2, minlength=n + 1)
+    return (2 * np.arange(n + 1) - n) / n, counts / max(counts.sum(), 1)
+
+
+def energy_hist(e_model: np.ndarray, e_ref: np.ndarray | None, bins: int = 40):
+    both = e_model if e_ref is None else np.concatenate([e_model, e_ref])
+    edges = np.linspace(both.min(), both.max() + 1e-9, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    hm = np.histogram(e_model, edges)[0]
+    out_m = (centres, hm / max(hm.sum(), 1))
+    out_r = None
+    if e_ref is not None:
+        hr = np.histogram(e_ref, edges)[0]
+        out_r = (centres, hr / max(hr.sum(), 1))
+    return out_m, out_r
