@@ -1,1 +1,411 @@
-"""(being written)"""
+"""SK_RS and SK_kRSB: trainable hidden layers on a first layer that is the Hamiltonian (physics.md §4).
+
+For site i, with the first layer (weights W = J unless learnt)
+
+    φ'_i = Σ_{s<i} W_si x_s,          c_il = Σ_{s<i} W_sl x_s   (l > i)          (physics.md §3)
+
+the conditional logit is
+
+    logit_i = a_i + w_i φ'_i + Σ_{l ∈ L_i} [ g⁺_il(c_il) + g⁻_il(c_il) ]
+    g_il(c) = w0_il · logσ( b1_il + w1_il · logσ( b2_il + … logσ( b{k+1}_il + w{k+1}_il · c ) … ) )
+
+with k + 1 nested logσ layers (k = 0 is SK_RS, k = 1 is SK_1RSB) and separate parameters for the
++ and − branches (physics.md §4). ``L_i`` is the set of future spins that get hidden units:
+
+* **dense**: every l > i, so ``2(2k+3)`` parameters per pair plus ``a_i, w_i`` per site, i.e.
+  ``(2k+3)·N(N−1) + 2N`` (N = 100: 29,900 / 49,700 / 69,500 for k = 0, 1, 2);
+* **frontier** (sparse systems, physics.md §4 last paragraph): only the future spins already
+  coupled to a drawn spin, ``F_i = {l > i : ∃ s < i, W_sl ≠ 0}``. For l ∉ F_i the first layer
+  gives c_il ≡ 0, so g_il(c_il) = g_il(0) is a constant that a_i absorbs: the frontier network
+  is the same function family as the dense one on that system, with ``2(2k+3)·Σ_i |F_i| + 2N``
+  parameters. With m_l = min{s : W_sl ≠ 0}, ``l ∈ F_i ⇔ m_l < i < l``.
+
+First layer: a fixed buffer holding J on the structural pairs (N(N−1)/2 numbers dense, one per
+edge on the frontier; counted by ``num_fixed_params``), or, with ``learn_first_layer=True``, a
+trainable strictly-upper-triangular W (``W_sl`` for s < l; every pair when dense, only the graph's
+edges when frontier), initialised small and random — not to J — for the paper's "weights vs
+couplings" experiment. Those weights add N(N−1)/2 (dense) or |E| (frontier) trainable parameters.
+
+Speed (physics.md §3, fact 3): ``logits`` gets every c_il of a batch from one exclusive cumulative
+sum over s of ``x_s W_s,:`` (dense) or from a gather over each target's few neighbours
+(frontier), with no Python loop over sites; ``sample`` loops over sites because it must and
+updates the first layer incrementally, ``c_{i+1,l} = c_il + W_il x_i``, so a sample costs O(N²)
+dense and O(N·|F|) on the frontier.
+
+Layout: the pairs (i, l ∈ L_i) are packed site by site into one vector per parameter tensor (so
+``num_params`` is exactly the count above), and the per-site segments are folded two by two —
+a long one with a short one, e.g. sites i and N−1−i when dense — into R rows of width M, so
+the teacher-forced pass works on a (B, R, M) tensor with (almost) no padding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from .base import ARNN
+from .registry import ArchitectureSpec, OptionSpec, register_architecture
+
+__all__ = ["SKkRSB", "sk_frontier_sizes", "sk_krsb_param_count", "SK_MAX_K"]
+
+#: Largest number of RSB steps offered (k + 1 nested logσ layers).
+SK_MAX_K = 4
+
+#: Elements of one (2, B_chunk, R, M) intermediate above which ``logits`` checkpoints batch chunks.
+_CHUNK_ELEMENTS = 4_000_000
+
+
+# ---------------------------------------------------------------------- structure (numpy)
+def _upper_edges(J: np.ndarray, dense: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(s, l) with s < l of the first layer: every pair when dense, else the non-zero couplings."""
+    n = J.shape[0]
+    if dense:
+        s, l = np.triu_indices(n, k=1)
+    else:
+        s, l = np.nonzero(np.triu(J, k=1))
+    return s.astype(np.int64), l.astype(np.int64)
+
+
+def _targets(J: np.ndarray, frontier: bool) -> list[np.ndarray]:
+    """L_i for every site: all l > i (dense), or the frontier F_i = {l : m_l < i < l}."""
+    n = J.shape[0]
+    if not frontier:
+        return [np.arange(i + 1, n, dtype=np.int64) for i in range(n)]
+    nz = J != 0
+    has = nz.any(axis=0)
+    first = np.where(has, nz.argmax(axis=0), n)  # m_l = min{s : J_sl ≠ 0}, n when isolated
+    lidx = np.arange(n)
+    return [np.flatnonzero((first < i) & (lidx > i)).astype(np.int64) for i in range(n)]
+
+
+def sk_frontier_sizes(system) -> np.ndarray:
+    """|F_i| for every site i of ``system``: the future spins coupled to a drawn spin (physics.md §4)."""
+    return np.array([len(t) for t in _targets(system.J.numpy(), True)], dtype=np.int64)
+
+
+def _resolve_sparse(system, sparse: str) -> bool:
+    if sparse not in ("auto", "dense", "frontier"):
+        raise ValueError(f"sparse must be 'auto', 'dense' or 'frontier', got {sparse!r}")
+    return system.is_sparse if sparse == "auto" else sparse == "frontier"
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= SK_MAX_K:
+        raise ValueError(f"k (number of RSB steps) must be an integer in 0..{SK_MAX_K}, got {k!r}")
+    return int(k)
+
+
+def sk_krsb_param_count(system, k: int = 1, learn_first_layer: bool = False, sparse: str = "auto",
+                        init_scale: float = 1.0) -> tuple[int, int]:
+    """(trainable, fixed) parameter counts of ``sk_krsb`` on ``system``, without building it.
+
+    Dense: ``(2k+3)·N(N−1) + 2N`` trainable (+ N(N−1)/2 when the first layer is learnt, else
+    N(N−1)/2 fixed). Frontier: ``2(2k+3)·Σ_i |F_i| + 2N`` (+ |E| learnt or fixed). physics.md §4.
+    """
+    k = _check_k(k)
+    frontier = _resolve_sparse(system, sparse)
+    n = system.n
+    J = system.J.numpy()
+    pairs = sum(len(t) for t in _targets(J, frontier))
+    edges = len(_upper_edges(J, not frontier)[0])
+    trainable = 2 * (2 * k + 3) * pairs + 2 * n
+    if learn_first_layer:
+        return trainable + edges, 0
+    return trainable, edges
+
+
+# ---------------------------------------------------------------------- the network
+class SKkRSB(ARNN):
+    """SK_RS (k = 0) and SK_kRSB on any pairwise system, dense or frontier (physics.md §4).
+
+    Parameters
+    ----------
+    system : SpinSystem
+    k : int
+        Number of RSB steps: k + 1 nested logσ layers per pair and branch.
+    learn_first_layer : bool
+        Learn the first layer (strictly upper-triangular W, small random init) instead of fixing
+        it to J.
+    sparse : "auto" | "dense" | "frontier"
+        Hidden units for every future spin, or only for the frontier; "auto" picks the frontier
+        when ``system.is_sparse``.
+    init_scale : float
+        Every weight starts normal with standard deviation ``init_scale / N`` (the paper's code
+        uses 1/N), every bias at zero, so q starts close to uniform; a learnt first layer starts
+        normal with standard deviation ``init_scale / √N``.
+    dtype, device : optional
+        Where the parameters live (float32 on the CPU by default); ``.to()``/``.double()`` work too.
+    """
+
+    def __init__(self, system, k: int = 1, learn_first_layer: bool = False, sparse: str = "auto",
+                 init_scale: float = 1.0, dtype: torch.dtype = torch.float32, device=None):
+        super().__init__(system.n)
+        self.k = _check_k(k)
+        if not isinstance(learn_first_layer, bool):
+            raise ValueError(f"learn_first_layer must be a bool, got {learn_first_layer!r}")
+        init_scale = float(init_scale)
+        if not math.isfinite(init_scale) or init_scale < 0:
+            raise ValueError(f"init_scale must be a finite number ≥ 0, got {init_scale!r}")
+        self.frontier = _resolve_sparse(system, sparse)
+        self.learn_first_layer = learn_first_layer
+        n = self.n
+        J = system.J.numpy()
+
+        # ---- first layer: W_sl on structural pairs s < l
+        edge_s, edge_l = _upper_edges(J, dense=not self.frontier)
+        self._edge_s = torch.from_numpy(edge_s)
+        self._edge_l = torch.from_numpy(edge_l)
+        if learn_first_layer:
+            values = torch.randn(len(edge_s), dtype=torch.float64) * (init_scale / math.sqrt(n))
+            self.first_layer = nn.Parameter(values.to(dtype=dtype, device=device))
+        else:
+            values = torch.from_numpy(J[edge_s, edge_l].copy())
+            self.register_buffer("first_layer", values.to(dtype=dtype, device=device))
+
+        # ---- pairs: L_i per site, packed site by site, segments folded two by two into rows
+        targets = _targets(J, self.frontier)
+        sizes = np.array([len(t) for t in targets], dtype=np.int64)
+        order = np.argsort(-sizes, kind="stable")
+        rows: list[tuple[int, int]] = []
+        lo, hi = 0, n - 1
+        while lo <= hi:
+            a = int(order[lo])
+            b = int(order[hi]) if hi > lo else -1
+            rows.append((a, b))
+            lo, hi = lo + 1, hi - 1
+        # rows where both sites are empty carry nothing
+        rows = [(a, b) for a, b in rows if sizes[a] + (sizes[b] if b >= 0 else 0) > 0] or [(int(order[0]), -1)]
+        width = max(1, max(sizes[a] + (sizes[b] if b >= 0 else 0) for a, b in rows))
+        n_rows = len(rows)
+        seg_start = np.zeros(n, dtype=np.int64)
+        pair_site, pair_target, pair_slot = [], [], []
+        site_position = np.full(n, 2 * n_rows, dtype=np.int64)  # default: the zero column
+        offset = 0
+        for r, (a, b) in enumerate(rows):
+            col = 0
+            for side, site in enumerate((a, b)):
+                if site < 0:
+                    continue
+                site_position[site] = 2 * r + side
+                seg_start[site] = offset
+                t = targets[site]
+                pair_site.append(np.full(len(t), site, dtype=np.int64))
+                pair_target.append(t)
+                pair_slot.append(r * width + col + np.arange(len(t), dtype=np.int64))
+                col += len(t)
+                offset += len(t)
+        n_pairs = offset
+        pair_site = np.concatenate(pair_site) if pair_site else np.zeros(0, np.int64)
+        pair_target = np.concatenate(pair_target) if pair_target else np.zeros(0, np.int64)
+        pair_slot = np.concatenate(pair_slot) if pair_slot else np.zeros(0, np.int64)
+        # owner side of every slot: 0 → site a, 1 → site b, padding → neither
+        owner = np.zeros((n_rows * width, 2))
+        for r, (a, b) in enumerate(rows):
+            owner[r * width: r * width + sizes[a], 0] = 1.0
+            if b >= 0:
+                owner[r * width + sizes[a]: r * width + sizes[a] + sizes[b], 1] = 1.0
+        self.n_pairs = int(n_pairs)
+        self.n_rows, self.width = n_rows, int(width)
+        self._has_padding = n_rows * width != n_pairs or not np.array_equal(pair_slot, np.arange(n_pairs))
+        self._seg = [(int(seg_start[i]), int(seg_start[i] + sizes[i])) for i in range(n)]
+        self._targets_contiguous = [bool(len(t) == 0 or (t[0] == i + 1 and t[-1] == n - 1 and len(t) == n - 1 - i))
+                                    for i, t in enumerate(targets)]
+
+        # slot → (site, target) for the teacher-forced gather; padding slots read site 0 / target 0,
+        # where c = 0 (no s < 0), and have zero parameters
+        slot_site = np.zeros(n_rows * width, dtype=np.int64)
+        slot_target = np.zeros(n_rows * width, dtype=np.int64)
+        slot_site[pair_slot] = pair_site
+        slot_target[pair_slot] = pair_target
+
+        self._index_cpu = {
+            "edge_s": self._edge_s, "edge_l": self._edge_l,
+            "pair_slot": torch.from_numpy(pair_slot),
+            "slot_flat": torch.from_numpy(slot_site * n + slot_target),
+            "site_position": torch.from_numpy(site_position),
+            "targets": [torch.from_numpy(t) for t in targets],
+        }
+        self._owner_cpu = torch.from_numpy(owner)
+        if self.frontier:
+            # neighbours s < i of each slot's target l (padded to the largest degree), for the gather
+            nbrs = [np.flatnonzero(J[:, l]) for l in range(n)]
+            slot_nbr_lists = [nbrs[l][nbrs[l] < i] for i, l in zip(slot_site, slot_target)]
+            degree = max(1, max((len(v) for v in slot_nbr_lists), default=1))
+            nbr = np.zeros((len(slot_site), degree), dtype=np.int64)
+            nbr_mask = np.zeros((len(slot_site), degree))
+            for q, v in enumerate(slot_nbr_lists):
+                nbr[q, :len(v)] = v
+                nbr_mask[q, :len(v)] = 1.0
+            self._index_cpu["slot_nbr"] = torch.from_numpy(nbr)
+            self._index_cpu["slot_nbr_flat"] = torch.from_numpy(nbr * n + slot_target[:, None])
+            self._nbr_mask_cpu = torch.from_numpy(nbr_mask)
+            self._index_cpu["neighbours"] = [torch.from_numpy(nb[nb > i]) for i, nb in enumerate(nbrs)]
+        self._index_cache: dict = {}
+
+        # ---- trainable parameters (physics.md §4): per pair, per branch (+, −):
+        #   out_weight = w0, hidden_bias[j] = b_{j+1}, hidden_weight[j] = w_{j+1} (j = k innermost)
+        std = init_scale / n
+        kw = dict(dtype=dtype, device=device)
+        self.out_weight = nn.Parameter((torch.randn(2, n_pairs, dtype=torch.float64) * std).to(**kw))
+        self.hidden_bias = nn.Parameter(torch.zeros(2, self.k + 1, n_pairs, **kw))
+        self.hidden_weight = nn.Parameter((torch.randn(2, self.k + 1, n_pairs, dtype=torch.float64) * std).to(**kw))
+        self.site_bias = nn.Parameter(torch.zeros(n, **kw))
+        self.site_weight = nn.Parameter((torch.randn(n, dtype=torch.float64) * std).to(**kw))
+
+    # ------------------------------------------------------------------ helpers
+    def _idx(self) -> dict:
+        """Index tensors (and masks) on the model's device and dtype, cached."""
+        key = (str(self.device), self.dtype)
+        if key not in self._index_cache:
+            dev = self.device
+            out = {name: ([t.to(dev) for t in v] if isinstance(v, list) else v.to(dev))
+                   for name, v in self._index_cpu.items()}
+            out["owner"] = self._owner_cpu.to(device=dev, dtype=self.dtype)
+            if self.frontier:
+                out["nbr_mask"] = self._nbr_mask_cpu.to(device=dev, dtype=self.dtype)
+            self._index_cache = {key: out}
+        return self._index_cache[key]
+
+    def first_layer_matrix(self) -> torch.Tensor:
+        """The first layer as a strictly upper-triangular (N, N) matrix: entry (s, l) = W_sl, s < l."""
+        idx = self._idx()
+        W = torch.zeros(self.n * self.n, device=self.device, dtype=self.dtype)
+        W = W.index_put((idx["edge_s"] * self.n + idx["edge_l"],), self.first_layer)
+        return W.view(self.n, self.n)
+
+    def first_layer_weights(self) -> torch.Tensor:
+        """W + Wᵀ (N×N, symmetric; equals J unless the first layer is learnt), detached."""
+        W = self.first_layer_matrix().detach()
+        return W + W.T
+
+    def _padded(self, tensor: torch.Tensor) -> torch.Tensor:
+        """(…, P) packed pair parameters → (…, R, M) folded rows, zero on padding slots."""
+        if not self._has_padding:
+            return tensor.reshape(*tensor.shape[:-1], self.n_rows, self.width)
+        out = tensor.new_zeros(*tensor.shape[:-1], self.n_rows * self.width)
+        out = out.index_copy(-1, self._idx()["pair_slot"], tensor)
+        return out.view(*tensor.shape[:-1], self.n_rows, self.width)
+
+    # ------------------------------------------------------------------ teacher-forced pass
+    def _slot_fields(self, x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+        """c for every slot: (B, R·M), c_il = Σ_{s<i} W_sl x_s of the slot's pair (i, l)."""
+        idx = self._idx()
+        if self.frontier:
+            w = W.reshape(-1)[idx["slot_nbr_flat"]] * idx["nbr_mask"]        # (S, D)
+            return (x[:, idx["slot_nbr"]] * w).sum(-1)                        # (B, S)
+        xw = x[:, :, None] * W                                               # (B, N, N): x_s W_sl
+        Y = torch.cumsum(xw, dim=1) - xw                                     # exclusive over s
+        return Y.reshape(x.shape[0], -1).index_select(1, idx["slot_flat"])
+
+    def _pair_sums(self, x, W, out_w, bias, weight):
+        """Σ_{l ∈ L_i} [g⁺_il + g⁻_il] for every site: (B, N)."""
+        idx = self._idx()
+        B = x.shape[0]
+        c = self._slot_fields(x, W).view(B, self.n_rows, self.width)
+        u = F.logsigmoid(torch.addcmul(bias[:, self.k, None], weight[:, self.k, None], c))  # (2, B, R, M)
+        for j in range(self.k - 1, -1, -1):
+            u = F.logsigmoid(torch.addcmul(bias[:, j, None], weight[:, j, None], u))
+        # w0 and the owner split in one contraction: rows hold two sites' segments
+        wo = out_w[..., None] * idx["owner"].view(self.n_rows, self.width, 2)   # (2, R, M, 2)
+        sums = torch.einsum("obrm,ormq->brq", u, wo).reshape(B, 2 * self.n_rows)
+        sums = torch.cat([sums, sums.new_zeros(B, 1)], dim=1)
+        return sums.index_select(1, idx["site_position"])
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (B, N), all sites at once (physics.md §3–4)."""
+        x = x.to(dtype=self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.n:
+            raise ValueError(f"x must have shape (B, {self.n}), got {tuple(x.shape)}")
+        W = self.first_layer_matrix()
+        phi = x @ W                                  # φ'_i = Σ_{s<i} W_si x_s (W strictly upper)
+        out_w = self._padded(self.out_weight)
+        bias = self._padded(self.hidden_bias)        # (2, k+1, R, M)
+        weight = self._padded(self.hidden_weight)
+        B = x.shape[0]
+        per_row = 2 * self.n_rows * self.width * (self.k + 2)
+        chunk = max(1, _CHUNK_ELEMENTS // per_row)
+        if B <= chunk:
+            sums = self._pair_sums(x, W, out_w, bias, weight)
+        else:
+            # chunks bound the memory; checkpointing recomputes them in backward instead of storing
+            parts = []
+            grad = torch.is_grad_enabled()
+            for start in range(0, B, chunk):
+                xb = x[start:start + chunk]
+                if grad:
+                    parts.append(checkpoint(self._pair_sums, xb, W, out_w, bias, weight,
+                                            use_reentrant=False))
+                else:
+                    parts.append(self._pair_sums(xb, W, out_w, bias, weight))
+            sums = torch.cat(parts, 0)
+        return self.site_bias + self.site_weight * phi + sums
+
+    # ------------------------------------------------------------------ sampler
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``n`` samples site by site, updating c incrementally (physics.md §3, fact 3)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"number of samples must be a positive integer, got {n!r}")
+        idx = self._idx()
+        dev, dt = self.device, self.dtype
+        W = self.first_layer_matrix()
+        x = torch.zeros(n, self.n, device=dev, dtype=dt)
+        log_q = torch.zeros(n, device=dev, dtype=dt)
+        field = torch.zeros(n, self.n, device=dev, dtype=dt)      # field[:, l] = c_il for the current i
+        u_draw = self._uniform((n, self.n), generator)
+        k = self.k
+        for i in range(self.n):
+            logit = self.site_bias[i] + self.site_weight[i] * field[:, i]
+            a, b = self._seg[i]
+            if b > a:
+                c = field[:, i + 1:] if self._targets_contiguous[i] else field[:, idx["targets"][i]]
+                hb = self.hidden_bias[:, :, a:b]
+                hw = self.hidden_weight[:, :, a:b]
+                u = F.logsigmoid(torch.addcmul(hb[:, k, None], hw[:, k, None], c))       # (2, n, |L_i|)
+                for j in range(k - 1, -1, -1):
+                    u = F.logsigmoid(torch.addcmul(hb[:, j, None], hw[:, j, None], u))
+                logit = logit + torch.einsum("obm,om->b", u, self.out_weight[:, a:b])
+            p_plus = torch.sigmoid(logit)
+            xi = torch.where(u_draw[:, i] < p_plus, 1.0, -1.0).to(dt)
+            x[:, i] = xi
+            log_q += F.logsigmoid(xi * logit)
+            if i + 1 < self.n:
+                if self.frontier:
+                    nb = idx["neighbours"][i]
+                    if len(nb):
+                        field[:, nb] += xi[:, None] * W[i, nb]
+                else:
+                    field[:, i + 1:] += xi[:, None] * W[i, i + 1:]
+        return x, log_q
+
+
+# ---------------------------------------------------------------------- registry
+def _build(system, k=1, learn_first_layer=False, sparse="auto", init_scale=1.0):
+    return SKkRSB(system, k=k, learn_first_layer=learn_first_layer, sparse=sparse, init_scale=init_scale)
+
+
+register_architecture(ArchitectureSpec(
+    name="sk_krsb",
+    label="SK_RS / SK_kRSB",
+    description=("Physics-derived: first layer = J (or learnt), k+1 nested logσ hidden layers per future "
+                 "spin; (2k+3)·N(N−1)+2N parameters dense, N×frontier on sparse systems."),
+    constructor=_build,
+    options=(
+        OptionSpec("k", "int", 1, min=0, max=SK_MAX_K, help="RSB steps: 0 = SK_RS, 1 = SK_1RSB, …"),
+        OptionSpec("learn_first_layer", "bool", False,
+                   help="learn the first layer (small random init) instead of fixing it to J"),
+        OptionSpec("sparse", "choice", "auto", choices=("auto", "dense", "frontier"),
+                   help="hidden units for every future spin (dense) or only the frontier; auto = frontier on sparse systems"),
+        OptionSpec("init_scale", "float", 1.0, min=0.0, max=100.0,
+                   help="initial weights ~ Normal(0, (init_scale/N)²), biases 0"),
+    ),
+    latex=(r"\mathrm{logit}_i = a_i + w_i\,\varphi'_i + \sum_{l>i}\big[g^+_{il}(c_{il}) + g^-_{il}(c_{il})\big],\quad "
+           r"g_{il}(c) = w^0_{il}\,\log\sigma\!\big(b^1_{il} + w^1_{il}\log\sigma(\cdots\log\sigma(b^{k+1}_{il} + w^{k+1}_{il} c))\big),"
+           r"\quad c_{il} = \sum_{s<i} J_{sl}x_s"),
+    param_count=sk_krsb_param_count,
+))
