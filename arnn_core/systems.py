@@ -41,6 +41,22 @@ __all__ = [
 COUPLING_KINDS = ("pm1", "gaussian", "ferro")
 
 
+def _jsonable(value: Any) -> Any:
+    """Metadata as plain JSON types: numpy scalars → Python numbers, arrays → lists, anything else
+    unknown → its str, so that save_system(JSON) never fails on what a builder recorded."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return _jsonable(value.tolist())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
 def _as_float64_array(value: Any, what: str) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         arr = value.detach().cpu().to(torch.float64).numpy()
@@ -105,7 +121,9 @@ class SpinSystem:
         self.J = torch.from_numpy(J_arr)
         self.h = torch.from_numpy(h_arr)
         self.name = name or f"system N={n}"
-        self.metadata = dict(metadata or {})
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}")
+        self.metadata = _jsonable(dict(metadata or {}))
         self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._neighbours: list[np.ndarray] | None = None
 
@@ -219,10 +237,24 @@ class SpinSystem:
         for k, edge in enumerate(data.get("edges", [])):
             if not isinstance(edge, (list, tuple)) or len(edge) != 3:
                 raise ValueError(f"edge #{k} must be [i, j, J_ij], got {edge!r}")
-            i, j, w = int(edge[0]), int(edge[1]), float(edge[2])
+            try:
+                i, j, w = _as_index(edge[0]), _as_index(edge[1]), float(edge[2])
+            except (TypeError, ValueError):
+                raise ValueError(f"edge #{k} must be [i, j, J_ij] with integer sites, got {edge!r}") from None
             _check_pair(i, j, n, f"edge #{k}")
             J[i, j] = J[j, i] = w
         return cls(J, data.get("h", 0.0), name=data.get("name"), metadata=data.get("metadata") or {})
+
+
+def _as_index(value) -> int:
+    """An integer site index; refuses 1.5, True and strings (int() would truncate or parse them)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(value)
 
 
 def _check_pair(i: int, j: int, n: int, where: str) -> None:
@@ -344,6 +376,10 @@ def random_regular(n: int, d: int, couplings: str = "pm1", J: float = 1.0, h: fl
 def erdos_renyi(n: int, p: float, couplings: str = "pm1", J: float = 1.0, h: float = 0.0, seed=None) -> SpinSystem:
     """Erdős–Rényi G(n, p) graph, couplings drawn per edge."""
     n = _check_n(n)
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise ValueError(f"edge probability p must be a number, got {p!r}") from None
     if not (0.0 <= p <= 1.0):
         raise ValueError(f"edge probability p must lie in [0, 1], got {p!r}")
     G = nx.gnp_random_graph(n, p, seed=_graph_seed(seed))
@@ -377,6 +413,8 @@ def from_graph(G: nx.Graph, weight: str = "weight", default: float = 1.0, h=0.0,
         raise ValueError(f"from_graph needs a networkx Graph, got {type(G).__name__}")
     if G.is_directed():
         raise ValueError("from_graph needs an undirected graph (couplings are symmetric)")
+    if G.is_multigraph():
+        raise ValueError("from_graph needs a simple graph, not a multigraph (one coupling per pair)")
     nodes = list(G.nodes)
     n = len(nodes)
     if n < 2:
@@ -413,6 +451,11 @@ def from_edge_list(text_or_path, fields=None, n: int | None = None, name: str | 
             text = fh.read()
     elif isinstance(text_or_path, str):
         text = text_or_path
+        first = text.strip()
+        looks_like_path = len(first.split()) == 1 or "/" in first or os.sep in first
+        if "\n" not in first and looks_like_path and not first.startswith("#") and not _looks_numeric(first):
+            # a single line that is not data: most likely a path that does not exist
+            raise ValueError(f"no such edge-list file: {text_or_path!r}")
     else:
         raise ValueError(f"from_edge_list needs text, bytes or a path, got {type(text_or_path).__name__}")
     couplings: list[tuple[int, int, float, int]] = []
@@ -435,6 +478,9 @@ def from_edge_list(text_or_path, fields=None, n: int | None = None, name: str | 
         value = couplings[-1][2] if len(parts) == 3 else field_lines[-1][1]
         if not math.isfinite(value):
             raise ValueError(f"line {lineno}: value is NaN or inf")
+        indices = couplings[-1][:2] if len(parts) == 3 else field_lines[-1][:1]
+        if min(indices) < 0:
+            raise ValueError(f"line {lineno}: site indices are 0-based and non-negative, got {indices}")
     if not couplings and not field_lines:
         raise ValueError("the coupling list is empty (no 'i j J_ij' lines)")
     max_index = max([max(i, j) for i, j, _, _ in couplings] + [i for i, _, _ in field_lines] + [-1])
@@ -462,8 +508,19 @@ def from_edge_list(text_or_path, fields=None, n: int | None = None, name: str | 
             raise ValueError(f"line {lineno}: site index must be non-negative, got {i}")
         h[i] = hi
     if fields is not None:
-        h = h + _as_float64_array(fields, "fields")
+        extra = _as_float64_array(fields, "fields")
+        if extra.ndim > 1 or (extra.ndim == 1 and extra.shape[0] != n):
+            raise ValueError(f"fields must be a scalar or a vector of length N = {n}, got shape {extra.shape}")
+        h = h + extra
     return SpinSystem(Jm, h, name=name or f"edge list N={n}", metadata={"family": "edge_list"})
+
+
+def _looks_numeric(line: str) -> bool:
+    try:
+        [float(tok) for tok in line.split("#", 1)[0].replace(",", " ").split()]
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------- JSON / NPZ
@@ -503,15 +560,35 @@ def load_system(path_or_bytes, format: str | None = None) -> SpinSystem:
             raise ValueError(f"not valid JSON: {exc}") from None
         return SpinSystem.from_dict(data)
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as data:
-            if "J" not in data:
-                raise ValueError("the NPZ file has no array named 'J'")
-            J = data["J"]
-            h = data["h"] if "h" in data else 0.0
-            name = str(data["name"]) if "name" in data else None
-            metadata = json.loads(str(data["metadata"])) if "metadata" in data else {}
-    except ValueError:
-        raise
+        data = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception as exc:  # zipfile / format errors: say what the file is not
         raise ValueError(f"not a readable NPZ file: {exc}") from None
-    return SpinSystem(J, h, name=name, metadata=metadata)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError("not an NPZ archive (a single .npy array?); save_system writes J, h, name, metadata")
+    with data:
+        if "J" not in data.files:
+            raise ValueError("the NPZ file has no array named 'J'")
+        arrays = {}
+        for key in ("J", "h", "name", "metadata"):
+            if key not in data.files:
+                continue
+            try:
+                arrays[key] = data[key]
+            except ValueError as exc:  # object arrays need pickle, which is never used
+                raise ValueError(f"the NPZ array {key!r} cannot be read without pickle (object array?), "
+                                 f"refused: {exc}") from None
+            except Exception as exc:
+                raise ValueError(f"the NPZ array {key!r} is unreadable: {exc}") from None
+    for key in ("J", "h"):
+        if key in arrays and arrays[key].dtype.kind not in "biuf":
+            raise ValueError(f"the NPZ array {key!r} must be numeric, got dtype {arrays[key].dtype}")
+    metadata = {}
+    if "metadata" in arrays:
+        try:
+            metadata = json.loads(str(arrays["metadata"]))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"the NPZ 'metadata' is not valid JSON: {exc}") from None
+        if not isinstance(metadata, dict):
+            raise ValueError("the NPZ 'metadata' must be a JSON object")
+    name = str(arrays["name"]) if "name" in arrays else None
+    return SpinSystem(arrays["J"], arrays.get("h", 0.0), name=name, metadata=metadata)
