@@ -211,9 +211,19 @@ class _Progress:
 
 
 def _spec_label(spec: dict) -> str:
-    keys = [k for k in spec if k not in ("kind", "version", "log", "sleep")
-            and spec[k] is not None and not isinstance(spec[k], (list, dict))]
-    return " ".join(f"{k}={spec[k]}" for k in keys[:5]) or spec_key(spec)
+    """A short human label: the paper's label and N when the spec has them, else its scalars."""
+    parts = []
+    if "label" in spec:
+        parts.append(str(spec["label"]))
+    system = spec.get("system")
+    if isinstance(system, dict):
+        parts += [f"N={system['n']}"] if "n" in system else []
+        parts += [f"instance={system['seed']}"] if system.get("seed") is not None else []
+    if not parts:
+        keys = [k for k in spec if k not in ("kind", "version", "log", "sleep")
+                and spec[k] is not None and not isinstance(spec[k], (list, dict))]
+        parts = [f"{k}={spec[k]}" for k in keys[:5]]
+    return " ".join(parts) or spec_key(spec)
 
 
 # ---------------------------------------------------------------------- the sweep
