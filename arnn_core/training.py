@@ -389,7 +389,8 @@ def train_variational(net, system, betas: Sequence[float], steps_per_beta: int, 
         net.to(resolve_device(device))
     dev, dtype = net.device, net.dtype
     n = system.n
-    J, h = system.coupling_matrix(dev, dtype)
+    # energies in float64 whatever the network's dtype: records and the baseline stay accurate
+    J, h = system.coupling_matrix(dev, torch.float64)
     generator = _make_generator(seed, dev)
     exact_lookup = _exact_free_energy_lookup(system, exact_max_n)
     analytic = bool(getattr(net, "analytic", False))
@@ -450,7 +451,7 @@ def train_variational(net, system, betas: Sequence[float], steps_per_beta: int, 
                 with torch.no_grad():
                     x, _ = net.sample(batch_size, generator=generator)
                     x = x.detach().to(dtype)
-                    energy = energy_of(x)
+                    energy = energy_of(x.to(torch.float64))
             except RuntimeError as exc:  # e.g. torch.bernoulli on NaN probabilities
                 if snapshot is not None and not _all_finite(params):
                     snapshot.restore()
@@ -464,9 +465,9 @@ def train_variational(net, system, betas: Sequence[float], steps_per_beta: int, 
                 finite = _all_finite([log_q])
             else:
                 log_q = net.log_prob(x)
-                L = log_q.detach() + beta * energy
+                L = log_q.detach().to(torch.float64) + beta * energy
                 # REINFORCE with a mean baseline (physics.md §5); the baseline cuts the variance
-                loss = ((L - L.mean()) * log_q).mean()
+                loss = ((L - L.mean()).to(log_q.dtype) * log_q).mean()
                 opt.zero_grad(set_to_none=True)
                 finite = _all_finite([loss.detach()])
                 grad_norm = float("nan")
@@ -488,7 +489,7 @@ def train_variational(net, system, betas: Sequence[float], steps_per_beta: int, 
                     snapshot.restore()
                     return final("diverged", f"the update at step {step} (β={beta:g}) made parameters "
                                  "non-finite; parameters restored to the last finite state", beta, beta_index)
-            stats = _variational_stats(log_q.detach(), energy, x, beta, n)
+            stats = _variational_stats(log_q.detach().to(torch.float64), energy, x, beta, n)
             now = time.perf_counter()
             record = {
                 "step": step, "beta": beta, "beta_index": beta_index, "step_in_beta": step_in_beta,
