@@ -165,6 +165,7 @@ class SKkRSB(ARNN):
             self.first_layer = nn.Parameter(values.to(dtype=dtype, device=device))
         else:
             values = torch.from_numpy(J[edge_s, edge_l].copy())
+            self._couplings_float64 = values  # J exactly, so .double() after float32 is not rounded
             self.register_buffer("first_layer", values.to(dtype=dtype, device=device))
 
         # ---- pairs: L_i per site, packed site by site, segments folded two by two into rows
@@ -223,6 +224,8 @@ class SKkRSB(ARNN):
         slot_site[pair_slot] = pair_site
         slot_target[pair_slot] = pair_target
 
+        self._pair_site = torch.from_numpy(pair_site)
+        self._pair_target = torch.from_numpy(pair_target)
         self._index_cpu = {
             "edge_s": self._edge_s, "edge_l": self._edge_l,
             "pair_slot": torch.from_numpy(pair_slot),
@@ -258,6 +261,15 @@ class SKkRSB(ARNN):
         self.site_weight = nn.Parameter((torch.randn(n, dtype=torch.float64) * std).to(**kw))
 
     # ------------------------------------------------------------------ helpers
+    def _apply(self, fn, *args, **kwargs):
+        # .to()/.double()/.cuda(): a fixed first layer is J itself, re-read from float64 rather than
+        # cast from a possibly rounded float32 copy
+        super()._apply(fn, *args, **kwargs)
+        if not self.learn_first_layer:
+            self.first_layer = self._couplings_float64.to(device=self.first_layer.device,
+                                                          dtype=self.first_layer.dtype)
+        return self
+
     def _idx(self) -> dict:
         """Index tensors (and masks) on the model's device and dtype, cached."""
         key = (str(self.device), self.dtype)
@@ -270,6 +282,11 @@ class SKkRSB(ARNN):
                 out["nbr_mask"] = self._nbr_mask_cpu.to(device=dev, dtype=self.dtype)
             self._index_cache = {key: out}
         return self._index_cache[key]
+
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(site i, target l) of every packed pair, in the order of the last axis of ``out_weight``,
+        ``hidden_bias`` and ``hidden_weight`` (CPU long tensors)."""
+        return self._pair_site.clone(), self._pair_target.clone()
 
     def first_layer_matrix(self) -> torch.Tensor:
         """The first layer as a strictly upper-triangular (N, N) matrix: entry (s, l) = W_sl, s < l."""
@@ -298,8 +315,9 @@ class SKkRSB(ARNN):
         if self.frontier:
             w = W.reshape(-1)[idx["slot_nbr_flat"]] * idx["nbr_mask"]        # (S, D)
             return (x[:, idx["slot_nbr"]] * w).sum(-1)                        # (B, S)
-        xw = x[:, :, None] * W                                               # (B, N, N): x_s W_sl
-        Y = torch.cumsum(xw, dim=1) - xw                                     # exclusive over s
+        xw = x[:, :-1, None] * W[:-1]                                        # (B, N-1, N): x_s W_sl
+        # exclusive over s by shifting (not "inclusive − own term", whose rounding would let x_i leak in)
+        Y = F.pad(torch.cumsum(xw, dim=1), (0, 0, 1, 0))
         return Y.reshape(x.shape[0], -1).index_select(1, idx["slot_flat"])
 
     def _pair_sums(self, x, W, out_w, bias, weight):
