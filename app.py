@@ -24,7 +24,7 @@ def body():
     st.title("ARNN Spin Lab")
     st.markdown(
         "An **autoregressive neural network** writes a Boltzmann distribution as a product of "
-        "conditionals, q(x) = Π q(xᵢ | x₍<ᵢ₎), so it can be sampled exactly and its free energy bounded "
+        "conditionals, $q(x)=\\prod_i q(x_i\\mid x_{<i})$, so it can be sampled exactly and its free energy bounded "
         "from above. For pairwise spin systems the exact conditionals have a fixed structure "
         "(Biazzo, *Commun. Phys.* 6, 296, 2023): the **first layer is the Hamiltonian itself** — its weights "
         "are the couplings J and its biases the fields h — followed by a small non-linear head per future spin. "
@@ -42,7 +42,7 @@ def body():
             st.success("Loaded: SK N = 20 (seed 0) with SK_1RSB. Open **Train** and press Start.")
         st.markdown(f"**Current system:** {ss.system.name} (N = {ss.system.n})  \n"
                     f"**Architecture:** {ui.arch_label(ss.arch_name)}")
-        st.page_link("pages/3_Train.py", label="Go to Train →", icon="🏋️")
+        st.page_link("pages/3_Train.py", label="Go to Train →")
     with c2:
         st.markdown("**Compute device**")
         try:

@@ -48,7 +48,7 @@ def as_f32(values) -> np.ndarray:
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=50, r=20, t=50 if title else 20, b=40),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+                      legend=dict(yanchor="top", y=0.99, xanchor="left", x=0.01, bgcolor="rgba(255,255,255,0.7)"))
     return fig
 
 

@@ -106,9 +106,13 @@ def body():
         problem = ui.architecture_problem(spec, system, spec.defaults())
         rows.append({"name": spec.name, "architecture": spec.label,
                      "trainable": None if c is None else int(c[0]), "fixed": None if c is None else int(c[1]),
-                     "exact": "yes" if spec.exact else "", "fits this system": "yes" if problem is None else "no: " + problem})
+                     "exact": "yes" if spec.exact else "", "fits this system": "yes" if problem is None else "no",
+                     "_why": problem})
     st.markdown(f"All architectures for **{system.name}** (N = {system.n}), default options:")
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows).drop(columns="_why"), hide_index=True, width="stretch")
+    for row in rows:
+        if row["_why"]:
+            st.caption(f"**{row['architecture']}** does not fit: {row['_why']}")
 
     current = ss.arch_name if ss.arch_name in names else names[0]
     name = st.selectbox("Architecture", names, index=names.index(current),

@@ -299,7 +299,7 @@ def body():
                 f"{'Exact references are on.' if ui.exact_possible(ss.system) else 'N is above the exact limit: no exact reference.'}")
     job = ss.get("job")
     running = job is not None and job.alive
-    with st.expander("Settings", expanded=not running):
+    with st.expander("Settings", expanded=job is None):
         settings()
     b1, b2, _ = st.columns([1, 1, 4])
     b1.button("Start", type="primary", on_click=start_training, disabled=running, key="start")

@@ -171,8 +171,8 @@ def init_state() -> None:
 def default_arch() -> tuple[str, dict]:
     """SK_1RSB; if a registry lacks it, its first architecture with default options."""
     try:
-        ac.get_architecture(DEFAULT_ARCH[0])
-        return DEFAULT_ARCH[0], dict(DEFAULT_ARCH[1])
+        spec = ac.get_architecture(DEFAULT_ARCH[0])
+        return DEFAULT_ARCH[0], {**spec.defaults(), **DEFAULT_ARCH[1]}
     except ValueError:
         specs = ac.available_architectures()
         trainable = [s for s in specs if not s.analytic] or specs
@@ -318,9 +318,17 @@ def sidebar_status() -> None:
         st.sidebar.caption(f"(status unavailable: {jobs.friendly_error(exc)})")
 
 
+PAGES = (("app.py", "Home"), ("pages/1_System.py", "System"), ("pages/2_Architecture.py", "Architecture"),
+         ("pages/3_Train.py", "Train"), ("pages/4_Weights_vs_couplings.py", "Weights vs couplings"),
+         ("pages/5_Samples.py", "Samples"), ("pages/6_Compare.py", "Compare"))
+
+
 def _sidebar_status() -> None:
     ss = st.session_state
     with st.sidebar:
+        for path, label in PAGES:
+            st.page_link(path, label=label)
+        st.divider()
         st.caption("Current system")
         st.markdown(f"**{ss.system.name}**  \nN = {ss.system.n}, {ss.system.num_edges} couplings")
         opts = ", ".join(f"{k}={v}" for k, v in ss.arch_options.items())

@@ -1,0 +1,214 @@
+"""The real app in a real browser: `streamlit run app.py` on 127.0.0.1, driven by Playwright in
+Debian's Chromium (never `playwright install`).
+
+On a fresh server the first request is a deep link (/Train); then it builds an SK system of
+N = 16, trains until the live chart has grown past 50 steps, stops, reads Pearson r on Weights vs
+couplings, and saves a screenshot of every page to tests/_screenshots/ (git-ignored).
+Set ARNN_DOC_SCREENSHOTS=1 to also (re)write the README's docs/screenshot_train.png and
+docs/screenshot_weights.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "tests" / "_screenshots"
+CHROME_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+PAGES = [("Home", "home"), ("System", "system"), ("Architecture", "architecture"), ("Train", "train"),
+         ("Weights vs couplings", "weights"), ("Samples", "samples"), ("Compare", "compare")]
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); the browser test needs it",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
+
+
+def _free_port() -> int:
+    for port in range(8600, 8700):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    log = open(SHOTS.parent / "_streamlit_server.log", "w") if SHOTS.parent.exists() else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail("streamlit exited at start; see tests/_streamlit_server.log")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start listening within 60 s")
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 900})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def _settle(pg, timeout_ms: int = 60_000) -> None:
+    """Wait until the script run is over (the 'running' indicator gone) and the main block exists."""
+    pg.wait_for_selector("[data-testid='stMain']", timeout=timeout_ms)
+    pg.wait_for_timeout(500)
+    deadline = time.time() + timeout_ms / 1000
+    while time.time() < deadline:
+        if pg.locator("[data-testid='stStatusWidget']").count() == 0:
+            return
+        pg.wait_for_timeout(300)
+
+
+def _no_exception(pg) -> None:
+    assert pg.locator("[data-testid='stException']").count() == 0, "a traceback is on screen"
+    errors = pg.locator("[data-testid='stAlertContentError']").all_inner_texts()
+    assert not errors, f"an error is on screen: {errors}"
+
+
+def _metric(pg, label: str) -> str:
+    box = pg.locator("[data-testid='stMetric']", has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text().strip()
+
+
+def _chart_points(pg) -> int:
+    """Points in the first trace of the first plotly chart on the page (0 if none yet)."""
+    return pg.evaluate("""() => {
+        const el = document.querySelector('.js-plotly-plot');
+        const traces = el && (el._fullData || el.data);
+        if (!traces || !traces.length) return 0;
+        const x = traces[0].x;  // typed arrays arrive base64-encoded; _fullData holds them decoded
+        return x && x.length ? x.length : 0; }""")
+
+
+def test_deep_link_train_weights_and_screenshots(server, page):
+    pg = page
+    # 1. a deep link is the very first request of this fresh server
+    pg.goto(f"{server}/Train")
+    _settle(pg)
+    pg.get_by_role("heading", name="Train").first.wait_for()
+    pg.get_by_text("No run yet").wait_for()  # the page body ran: state was initialised by the deep link
+    _no_exception(pg)
+
+    # 2. an SK system of N = 16 on the System page
+    pg.goto(f"{server}/System")
+    _settle(pg)
+    n_input = pg.get_by_label("N (spins)")
+    n_input.fill("16")
+    n_input.press("Tab")
+    pg.get_by_role("button", name="Build system").click()
+    pg.get_by_text("Built SK N=16").wait_for()
+    _no_exception(pg)
+    assert _metric(pg, "N (spins)") == "16"
+
+    # 3. train, watch the live chart grow past 50 steps, stop
+    pg.get_by_role("link", name="Train").first.click()
+    _settle(pg)
+    batch = pg.get_by_label("batch size")  # small batches: many steps in a short test on a busy CPU
+    batch.fill("64")
+    batch.press("Tab")
+    _settle(pg)
+    pg.get_by_role("button", name="Start").click()
+    sizes, steps = [], 0
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        pg.wait_for_timeout(700)
+        n_points = _chart_points(pg)
+        if n_points:
+            sizes.append(n_points)
+        try:
+            steps = int(_metric(pg, "step"))
+        except Exception:
+            steps = 0
+        if steps >= 50 and len(set(sizes)) >= 3:
+            break
+    assert steps >= 50, f"training reached only {steps} steps in 120 s"
+    assert len(set(sizes)) >= 3 and sizes[-1] > sizes[0], f"the chart did not grow: {sizes}"
+    pg.get_by_role("button", name="Stop").click()
+    pg.get_by_text("Stopped by request").wait_for(timeout=15_000)
+    _no_exception(pg)
+    stopped_at = int(_metric(pg, "step"))
+    pg.wait_for_timeout(2500)
+    assert int(_metric(pg, "step")) == stopped_at, "training went on after Stop"
+    pg.screenshot(path=str(SHOTS / "train_after_stop.png"), full_page=True)
+    if os.environ.get("ARNN_DOC_SCREENSHOTS"):
+        pg.locator("[data-testid='stExpander']").first.scroll_into_view_if_needed()
+        _doc_screenshot(pg, ROOT / "docs" / "screenshot_train.png")
+
+    # 4. Weights vs couplings: Pearson r is a number
+    pg.get_by_role("link", name="Weights vs couplings").first.click()
+    _settle(pg)
+    r_text = _metric(pg, "Pearson r (W vs J)")
+    assert re.fullmatch(r"-?\d\.\d{3}", r_text), f"Pearson r reads {r_text!r}"
+    assert -1.0 <= float(r_text) <= 1.0
+    _no_exception(pg)
+    if os.environ.get("ARNN_DOC_SCREENSHOTS"):
+        _doc_screenshot(pg, ROOT / "docs" / "screenshot_weights.png")
+
+    # 5. every page renders without an error in the same session (sidebar links, so the trained
+    #    network is still there: state survives page switches); keep a tall screenshot of each
+    pg.set_viewport_size({"width": 1280, "height": 2400})
+    for label, name in PAGES:
+        pg.get_by_role("link", name=label).first.click()
+        _settle(pg)
+        if name == "samples":
+            pg.get_by_role("button", name="Draw samples").click()
+            pg.wait_for_selector(".js-plotly-plot", timeout=60_000)
+            _settle(pg)
+        pg.wait_for_timeout(1500)  # let plotly finish drawing before the screenshot
+        _no_exception(pg)
+        pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+def _doc_screenshot(pg, path: Path) -> None:
+    """A small README image: the viewport only, then shrunk below 200 KB if Pillow is present."""
+    pg.wait_for_timeout(1500)
+    pg.screenshot(path=str(path), full_page=False)
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    img = Image.open(path).convert("RGB")
+    img = img.resize((img.width * 3 // 4, img.height * 3 // 4), Image.LANCZOS)
+    img = img.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    img.save(path, optimize=True)
