@@ -223,7 +223,8 @@ class Job:
                                       "Try a lower learning rate, gradient clipping or a smaller β step.")
             elif self.stop_event.is_set():
                 state = "stopped"
-                message = message or "Stopped by request; the weights so far are kept."
+                message = (message or "stopped by request").rstrip(".") + "; the weights so far are kept."
+                message = message[0].upper() + message[1:]
         except BaseException as exc:  # the worker must end cleanly whatever happens
             self.traceback = _traceback.format_exc()
             state = "failed"
