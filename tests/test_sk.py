@@ -5,6 +5,7 @@ All probability checks are in float64 against exact enumeration of the 2^N state
 
 import itertools
 import math
+import shutil
 
 import networkx as nx
 import numpy as np
@@ -126,9 +127,11 @@ def check_oracles(net, n, seed=0):
 @pytest.mark.parametrize("system_name", list(SPARSE_SYSTEMS))
 @pytest.mark.parametrize("k", [0, 1, 2])
 @pytest.mark.parametrize("learn", [False, True])
-def test_frontier_is_normalised_autoregressive_and_samples_its_log_prob(system_name, k, learn):
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_frontier_is_normalised_autoregressive_and_samples_its_log_prob(system_name, k, learn, backend):
     system = SPARSE_SYSTEMS[system_name]()
     net = ac.make_arnn("sk_krsb", system, k=k, learn_first_layer=learn, sparse="frontier").double()
+    net.backend = backend
     randomise(net, seed=k)
     check_oracles(net, system.n, seed=k)
 
@@ -136,9 +139,11 @@ def test_frontier_is_normalised_autoregressive_and_samples_its_log_prob(system_n
 @pytest.mark.parametrize("k", [0, 1, 3])
 @pytest.mark.parametrize("learn", [False, True])
 @pytest.mark.parametrize("n", [8, 9])  # even and odd N fold differently
-def test_dense_is_normalised_autoregressive_and_samples_its_log_prob(k, learn, n):
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_dense_is_normalised_autoregressive_and_samples_its_log_prob(k, learn, n, backend):
     system = ac.sherrington_kirkpatrick(n, h=0.1, seed=n)
     net = ac.make_arnn("sk_krsb", system, k=k, learn_first_layer=learn).double()
+    net.backend = backend
     randomise(net, seed=k)
     check_oracles(net, n, seed=k)
 
@@ -257,6 +262,44 @@ def test_learnt_first_layer_starts_random_and_receives_gradients(sparse):
             assert (up - down).item() / 2e-6 == pytest.approx(grad[e].item(), rel=1e-5, abs=1e-7)
 
 
+# ---------------------------------------------------------------------- fused CPU kernels
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the fused kernels are built with gcc")
+def test_fused_kernels_build_here():
+    assert sk_module.kernel_status() == "fused CPU kernels loaded"
+    net = ac.make_arnn("sk_krsb", ac.sherrington_kirkpatrick(6, seed=0))
+    assert net._use_kernel()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the fused kernels are built with gcc")
+@pytest.mark.parametrize("case", ["sk_k2", "sk_learnt_k1", "rrg_frontier_k1", "ea_frontier_learnt_k3"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_kernels_equal_the_torch_path(case, dtype):
+    """Values, every gradient (first layer included) and samples of the C kernels = torch ops."""
+    system = {"sk_k2": lambda: ac.sherrington_kirkpatrick(9, seed=1), "sk_learnt_k1": lambda: ac.sherrington_kirkpatrick(10, seed=2),
+              "rrg_frontier_k1": SPARSE_SYSTEMS["rrg_n10_d3"], "ea_frontier_learnt_k3": SPARSE_SYSTEMS["ea_3x3_periodic"]}[case]()
+    k = int(case[-1])
+    net = ac.make_arnn("sk_krsb", system, k=k, learn_first_layer="learnt" in case,
+                       sparse="frontier" if "frontier" in case else "dense").to(dtype)
+    randomise(net, seed=4)
+    x = all_states(system.n)[::2].to(dtype)
+    weights = torch.randn(len(x), dtype=dtype, generator=torch.Generator().manual_seed(1))
+    out = {}
+    for backend in ("kernel", "torch"):
+        net.backend = backend
+        net.zero_grad()
+        lp = net.log_prob(x)
+        (weights * lp).sum().backward()
+        samples, log_q = net.sample(300, generator=torch.Generator().manual_seed(2))
+        out[backend] = (lp.detach(), [p.grad.clone() for p in net.parameters()], samples, log_q)
+    tol = 1e-10 if dtype == torch.float64 else 2e-3
+    assert torch.allclose(out["kernel"][0], out["torch"][0], atol=tol, rtol=0)
+    for a, b in zip(out["kernel"][1], out["torch"][1]):
+        assert torch.allclose(a, b, atol=tol * 10, rtol=tol)
+    same = (out["kernel"][2] == out["torch"][2]).all(dim=1)
+    assert same.float().mean() > 0.98  # identical draws, bar a uniform number on a rounding boundary
+    assert torch.allclose(out["kernel"][3][same], out["torch"][3][same], atol=tol * 10, rtol=0)
+
+
 # ---------------------------------------------------------------------- dtype, device, chunking
 def test_dtype_and_device_handling():
     system = ac.sherrington_kirkpatrick(9, seed=3)
@@ -283,6 +326,7 @@ def test_dtype_and_device_handling():
 def test_batch_chunking_with_recomputation_is_exact(monkeypatch, system_name):
     system = ac.sherrington_kirkpatrick(10, seed=6) if system_name == "sk" else SPARSE_SYSTEMS[system_name]()
     net = randomise(ac.make_arnn("sk_krsb", system, k=2, learn_first_layer=True).double(), seed=3)
+    net.backend = "torch"  # the chunked, checkpointed path is the torch one (CUDA, or no gcc)
     x = all_states(system.n)[::3]
     weights = torch.randn(len(x), dtype=torch.float64)
 
@@ -349,3 +393,5 @@ def test_bad_options_are_refused():
         net.log_prob(torch.ones(3, 5))
     with pytest.raises(ValueError, match="samples"):
         net.sample(0)
+    with pytest.raises(ValueError, match="backend"):
+        sk_module.SKkRSB(system, backend="cuda-graphs")

@@ -40,7 +40,14 @@ the teacher-forced pass works on a (B, R, M) tensor with (almost) no padding.
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
 import math
+import os
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,7 +58,7 @@ from torch.utils.checkpoint import checkpoint
 from .base import ARNN
 from .registry import ArchitectureSpec, OptionSpec, register_architecture
 
-__all__ = ["SKkRSB", "sk_frontier_sizes", "sk_krsb_param_count", "SK_MAX_K"]
+__all__ = ["SKkRSB", "sk_frontier_sizes", "sk_krsb_param_count", "SK_MAX_K", "kernel_status"]
 
 #: Largest number of RSB steps offered (k + 1 nested logσ layers).
 SK_MAX_K = 4
@@ -119,6 +126,309 @@ def sk_krsb_param_count(system, k: int = 1, learn_first_layer: bool = False, spa
     return trainable, edges
 
 
+
+# ---------------------------------------------------------------------- fused CPU kernels (C)
+# The teacher-forced pass, its backward and the sampler as one fused loop each (physics.md §3
+# fact 3): per block of 64 samples, the fields c_·l live in a cache-resident (N, 64) buffer that
+# drawing/reading spin i updates by one row of W, and the nested logσ of every pair is evaluated
+# in registers (gcc vectorises exp/log1p through glibc's libmvec). No (B, N, N) tensor exists.
+# Compiled once per machine with the system's gcc into a cache directory, loaded with ctypes;
+# without gcc (or off the CPU) the torch path below is used instead — same function.
+_KERNEL_SOURCE = r"""
+/* Fused CPU kernels of SK_kRSB (physics.md §3-4). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#define BB 64
+
+#define DEFINE_KERNELS(T, SFX, EXP, LOG1P, FABS)                                                   \
+static inline T logsig_##SFX(T z) { T m = z < 0 ? z : (T)0; return m - LOG1P(EXP(-FABS(z))); }     \
+                                                                                                    \
+/* g-sum of one pair over a batch block: acc[b] += sum_br w0 * nested(c[b]) */                      \
+static inline void pair_forward_##SFX(int K, int64_t P, int64_t p, int nb, const T* restrict c,    \
+        const T* restrict out_w, const T* restrict bias, const T* restrict weight, T* restrict acc) \
+{                                                                                                   \
+    for (int br = 0; br < 2; br++) {                                                                \
+        const T w0 = out_w[br * P + p];                                                             \
+        const T bk = bias[((int64_t)br * K + K - 1) * P + p];                                       \
+        const T wk = weight[((int64_t)br * K + K - 1) * P + p];                                     \
+        T u[BB];                                                                                    \
+        for (int b = 0; b < nb; b++) u[b] = logsig_##SFX(bk + wk * c[b]);                           \
+        for (int j = K - 2; j >= 0; j--) {                                                          \
+            const T bj = bias[((int64_t)br * K + j) * P + p];                                       \
+            const T wj = weight[((int64_t)br * K + j) * P + p];                                     \
+            for (int b = 0; b < nb; b++) u[b] = logsig_##SFX(bj + wj * u[b]);                      \
+        }                                                                                           \
+        for (int b = 0; b < nb; b++) acc[b] += w0 * u[b];                                           \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* Teacher-forced pair sums (mode 0) or sampling (mode 1).                                          \
+   xT (N,B): spins (input in mode 0, output in mode 1); outT (N,B): pair sums (mode 0) or           \
+   logits (mode 1); u_draw (N,B) and log_q (B) used in mode 1 only. */                              \
+void sk_run_##SFX(int mode, int64_t N, int64_t B, int K, int64_t P, T* xT,                          \
+        const int64_t* row_ptr, const int64_t* col, const T* val,                                   \
+        const int64_t* seg_lo, const int64_t* seg_hi, const int64_t* target,                                                  \
+        const T* out_w, const T* bias, const T* weight,                                             \
+        const T* site_bias, const T* site_weight, const T* u_draw, T* outT, T* log_q, int nthreads) \
+{                                                                                                   \
+    const int64_t nblocks = (B + BB - 1) / BB;                                                      \
+    _Pragma("omp parallel for schedule(dynamic, 1) num_threads(nthreads)")                          \
+    for (int64_t blk = 0; blk < nblocks; blk++) {                                                   \
+        const int64_t b0 = blk * BB;                                                                \
+        const int nb = (int)((B - b0) < BB ? (B - b0) : BB);                                        \
+        T* field = (T*)calloc((size_t)N * BB, sizeof(T));                                           \
+        T acc[BB], xi[BB], lq[BB];                                                                  \
+        for (int b = 0; b < nb; b++) lq[b] = 0;                                                     \
+        for (int64_t i = 0; i < N; i++) {                                                           \
+            for (int b = 0; b < nb; b++) acc[b] = 0;                                                \
+            for (int64_t p = seg_lo[i]; p < seg_hi[i]; p++)                                           \
+                pair_forward_##SFX(K, P, p, nb, field + target[p] * BB, out_w, bias, weight, acc);  \
+            T* xrow = xT + i * B + b0;                                                              \
+            if (mode == 1) {                                                                        \
+                const T a = site_bias[i], w = site_weight[i];                                       \
+                const T* ud = u_draw + i * B + b0;                                                  \
+                for (int b = 0; b < nb; b++) {                                                      \
+                    T logit = a + w * field[i * BB + b] + acc[b];                                   \
+                    T prob = (T)1 / ((T)1 + EXP(-logit));                                           \
+                    T s = ud[b] < prob ? (T)1 : (T)-1;                                              \
+                    xrow[b] = s;                                                                    \
+                    lq[b] += logsig_##SFX(s * logit);                                               \
+                    outT[i * B + b0 + b] = logit;                                                   \
+                }                                                                                   \
+            } else {                                                                                \
+                for (int b = 0; b < nb; b++) outT[i * B + b0 + b] = acc[b];                         \
+            }                                                                                       \
+            for (int b = 0; b < nb; b++) xi[b] = xrow[b];                                           \
+            for (int64_t e = row_ptr[i]; e < row_ptr[i + 1]; e++) {                                 \
+                const T v = val[e];                                                                 \
+                T* f = field + col[e] * BB;                                                         \
+                for (int b = 0; b < nb; b++) f[b] += v * xi[b];                                     \
+            }                                                                                       \
+        }                                                                                           \
+        if (mode == 1) for (int b = 0; b < nb; b++) log_q[b0 + b] = lq[b];                          \
+        free(field);                                                                                \
+    }                                                                                               \
+}                                                                                                   \
+                                                                                                    \
+/* Backward of the teacher-forced pair sums: deltaT (N,B) = dLoss/d(pair sum of site i).            \
+   Accumulates into g_out_w (2P), g_bias (2KP), g_weight (2KP) and, if g_val != NULL, the           \
+   first layer's values (nnz). */                                                                   \
+void sk_backward_##SFX(int64_t N, int64_t B, int K, int64_t P, const T* xT,                         \
+        const int64_t* row_ptr, const int64_t* col, const T* val,                                   \
+        const int64_t* seg_lo, const int64_t* seg_hi, const int64_t* target,                                                  \
+        const T* out_w, const T* bias, const T* weight, const T* deltaT,                            \
+        T* g_out_w, T* g_bias, T* g_weight, T* g_val, int nthreads)                                 \
+{                                                                                                   \
+    const int64_t nblocks = (B + BB - 1) / BB;                                                      \
+    const int64_t nnz = row_ptr[N];                                                                 \
+    const int64_t nparam = 2 * P * (1 + 2 * (int64_t)K);                                            \
+    int nt = nthreads < 1 ? 1 : nthreads;                                                           \
+    if (nt > nblocks) nt = (int)nblocks;                                                            \
+    T* gbuf = (T*)calloc((size_t)nt * (nparam + (g_val ? nnz : 0)), sizeof(T));                     \
+    _Pragma("omp parallel num_threads(nt)")                                                         \
+    {                                                                                               \
+        const int tid = omp_get_thread_num();                                                       \
+        T* my = gbuf + (size_t)tid * (nparam + (g_val ? nnz : 0));                                  \
+        T* go = my; T* gb = my + 2 * P; T* gw = my + 2 * P + 2 * (int64_t)K * P;                    \
+        T* gv = g_val ? my + nparam : NULL;                                                         \
+        T* field = (T*)malloc((size_t)N * BB * sizeof(T));                                          \
+        T* dsum = g_val ? (T*)malloc((size_t)N * BB * sizeof(T)) : NULL;                            \
+        _Pragma("omp for schedule(dynamic, 1)")                                                     \
+        for (int64_t blk = 0; blk < nblocks; blk++) {                                               \
+            const int64_t b0 = blk * BB;                                                            \
+            const int nb = (int)((B - b0) < BB ? (B - b0) : BB);                                    \
+            memset(field, 0, (size_t)N * BB * sizeof(T));                                           \
+            if (dsum) memset(dsum, 0, (size_t)N * BB * sizeof(T));                                  \
+            T z[8][BB], u[8][BB], du[BB], dz[BB], xi[BB];                                           \
+            for (int64_t i = 0; i < N; i++) {                                                       \
+                const T* d = deltaT + i * B + b0;                                                   \
+                for (int64_t p = seg_lo[i]; p < seg_hi[i]; p++) {                                     \
+                    const T* c = field + target[p] * BB;                                            \
+                    T dc[BB];                                                                       \
+                    for (int b = 0; b < nb; b++) dc[b] = 0;                                         \
+                    for (int br = 0; br < 2; br++) {                                                \
+                        const int64_t base = (int64_t)br * K;                                       \
+                        const T bk = bias[(base + K - 1) * P + p], wk = weight[(base + K - 1) * P + p]; \
+                        for (int b = 0; b < nb; b++) { z[K-1][b] = bk + wk * c[b]; u[K-1][b] = logsig_##SFX(z[K-1][b]); } \
+                        for (int j = K - 2; j >= 0; j--) {                                          \
+                            const T bj = bias[(base + j) * P + p], wj = weight[(base + j) * P + p]; \
+                            for (int b = 0; b < nb; b++) { z[j][b] = bj + wj * u[j+1][b]; u[j][b] = logsig_##SFX(z[j][b]); } \
+                        }                                                                           \
+                        const T w0 = out_w[br * P + p];                                             \
+                        T s0 = 0;                                                                   \
+                        for (int b = 0; b < nb; b++) { s0 += d[b] * u[0][b]; du[b] = d[b] * w0; }   \
+                        go[br * P + p] += s0;                                                       \
+                        for (int j = 0; j < K; j++) {                                               \
+                            const T wj = weight[(base + j) * P + p];                                \
+                            const T* inp = (j == K - 1) ? c : u[j + 1];                             \
+                            T sb = 0, sw = 0;                                                       \
+                            for (int b = 0; b < nb; b++) {                                          \
+                                /* dσ-term: d logσ(z)/dz = σ(-z) = exp(logσ(z) - z) */              \
+                                dz[b] = du[b] * EXP(u[j][b] - z[j][b]);                             \
+                                sb += dz[b]; sw += dz[b] * inp[b]; du[b] = dz[b] * wj;              \
+                            }                                                                       \
+                            gb[(base + j) * P + p] += sb;                                           \
+                            gw[(base + j) * P + p] += sw;                                           \
+                        }                                                                           \
+                        for (int b = 0; b < nb; b++) dc[b] += du[b];                                \
+                    }                                                                               \
+                    if (dsum) { T* ds = dsum + target[p] * BB; for (int b = 0; b < nb; b++) ds[b] += dc[b]; } \
+                }                                                                                   \
+                const T* xrow = xT + i * B + b0;                                                    \
+                for (int b = 0; b < nb; b++) xi[b] = xrow[b];                                       \
+                for (int64_t e = row_ptr[i]; e < row_ptr[i + 1]; e++) {                             \
+                    T* f = field + col[e] * BB;                                                     \
+                    const T v = val[e];                                                             \
+                    for (int b = 0; b < nb; b++) f[b] += v * xi[b];                                 \
+                    if (dsum) {                                                                     \
+                        /* dW_il = Σ_b x_i (T_l - S_i,l): subtract the running sum now */           \
+                        const T* ds = dsum + col[e] * BB; T s = 0;                                  \
+                        for (int b = 0; b < nb; b++) s += xi[b] * ds[b];                            \
+                        gv[e] -= s;                                                                 \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+            if (dsum) {                                                                             \
+                for (int64_t i = 0; i < N; i++) {                                                   \
+                    const T* xrow = xT + i * B + b0;                                                \
+                    for (int64_t e = row_ptr[i]; e < row_ptr[i + 1]; e++) {                         \
+                        const T* ds = dsum + col[e] * BB; T s = 0;                                  \
+                        for (int b = 0; b < nb; b++) s += xrow[b] * ds[b];                          \
+                        gv[e] += s;                                                                 \
+                    }                                                                               \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+        free(field); if (dsum) free(dsum);                                                          \
+    }                                                                                               \
+    for (int t = 0; t < nt; t++) {                                                                  \
+        const T* my = gbuf + (size_t)t * (nparam + (g_val ? nnz : 0));                              \
+        for (int64_t q = 0; q < 2 * P; q++) g_out_w[q] += my[q];                                    \
+        for (int64_t q = 0; q < 2 * (int64_t)K * P; q++) g_bias[q] += my[2 * P + q];                \
+        for (int64_t q = 0; q < 2 * (int64_t)K * P; q++) g_weight[q] += my[2 * P + 2 * (int64_t)K * P + q]; \
+        if (g_val) for (int64_t q = 0; q < nnz; q++) g_val[q] += my[nparam + q];                    \
+    }                                                                                               \
+    free(gbuf);                                                                                     \
+}
+
+DEFINE_KERNELS(float, f32, expf, log1pf, fabsf)
+DEFINE_KERNELS(double, f64, exp, log1p, fabs)
+"""
+
+_KERNEL_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC", "-shared"]
+_kernel_lock = threading.Lock()
+_kernel_state: dict = {}
+
+
+def _cpu_signature() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return line
+    except OSError:
+        pass
+    import platform
+    return platform.processor() + platform.machine()
+
+
+def _kernel_library():
+    """The compiled kernels (ctypes.CDLL), or None when they cannot be built here (no gcc, …)."""
+    if "lib" in _kernel_state:
+        return _kernel_state["lib"]
+    with _kernel_lock:
+        if "lib" in _kernel_state:
+            return _kernel_state["lib"]
+        lib = None
+        if os.environ.get("ARNN_SK_KERNEL", "1") != "0":
+            try:
+                lib = _build_kernel_library()
+            except Exception as exc:  # any failure → torch path; the reason is kept for diagnostics
+                _kernel_state["error"] = f"{type(exc).__name__}: {exc}"
+        _kernel_state["lib"] = lib
+        return lib
+
+
+def _build_kernel_library():
+    key = hashlib.sha256("\n".join([_KERNEL_SOURCE, " ".join(_KERNEL_FLAGS), _cpu_signature()]).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("ARNN_CACHE_DIR") or Path.home() / ".cache" / "arnn_core")
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"libsk_krsb_{key}.so"
+    if not target.exists():
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            c_file = Path(tmp) / "sk_krsb.c"
+            c_file.write_text(_KERNEL_SOURCE)
+            built = Path(tmp) / "libsk.so"
+            subprocess.run(["gcc", *_KERNEL_FLAGS, str(c_file), "-o", str(built), "-lmvec", "-lm"],
+                           check=True, capture_output=True, timeout=300)
+            os.replace(built, target)  # atomic: concurrent builders never see a half-written file
+    lib = ctypes.CDLL(str(target))
+    vp, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    for sfx in ("f32", "f64"):
+        run = getattr(lib, f"sk_run_{sfx}")
+        run.argtypes = [i32, i64, i64, i32, i64] + [vp] * 15 + [i32]
+        run.restype = None
+        back = getattr(lib, f"sk_backward_{sfx}")
+        back.argtypes = [i64, i64, i32, i64] + [vp] * 15 + [i32]
+        back.restype = None
+    return lib
+
+
+def kernel_status() -> str:
+    """Whether the fused CPU kernels of ``sk_krsb`` are in use here, and if not, why."""
+    lib = _kernel_library()
+    if lib is not None:
+        return "fused CPU kernels loaded"
+    return "torch path (" + _kernel_state.get("error", "disabled by ARNN_SK_KERNEL=0") + ")"
+
+
+def _ptr(t: torch.Tensor | None):
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
+
+
+def _sfx(dtype) -> str:
+    return "f32" if dtype == torch.float32 else "f64"
+
+
+class _PairSumsKernel(torch.autograd.Function):
+    """Σ_{l∈L_i} [g⁺_il(c_il) + g⁻_il(c_il)] for all sites (B, N), fused; backward recomputes."""
+
+    @staticmethod
+    def forward(ctx, x, values, out_w, bias, weight, net):
+        lib = _kernel_library()
+        st = net._kernel_structure()
+        xT = x.detach().t().contiguous()
+        N, B = xT.shape
+        outT = torch.empty(N, B, dtype=x.dtype)
+        values, out_w, bias, weight = (t.detach().contiguous() for t in (values, out_w, bias, weight))
+        getattr(lib, f"sk_run_{_sfx(x.dtype)}")(
+            0, N, B, net.k + 1, net.n_pairs, _ptr(xT), _ptr(st["row_ptr"]), _ptr(st["col"]), _ptr(values),
+            _ptr(st["seg_lo"]), _ptr(st["seg_hi"]), _ptr(st["target"]), _ptr(out_w), _ptr(bias), _ptr(weight),
+            None, None, None, _ptr(outT), None, torch.get_num_threads())
+        ctx.save_for_backward(xT, values, out_w, bias, weight)
+        ctx.net = net
+        return outT.t()
+
+    @staticmethod
+    def backward(ctx, grad):
+        xT, values, out_w, bias, weight = ctx.saved_tensors
+        net = ctx.net
+        st = net._kernel_structure()
+        N, B = xT.shape
+        deltaT = grad.t().contiguous().to(xT.dtype)
+        g_out, g_bias, g_weight = torch.zeros_like(out_w), torch.zeros_like(bias), torch.zeros_like(weight)
+        g_val = torch.zeros_like(values) if ctx.needs_input_grad[1] else None
+        getattr(_kernel_library(), f"sk_backward_{_sfx(xT.dtype)}")(
+            N, B, net.k + 1, net.n_pairs, _ptr(xT), _ptr(st["row_ptr"]), _ptr(st["col"]), _ptr(values),
+            _ptr(st["seg_lo"]), _ptr(st["seg_hi"]), _ptr(st["target"]), _ptr(out_w), _ptr(bias), _ptr(weight), _ptr(deltaT),
+            _ptr(g_out), _ptr(g_bias), _ptr(g_weight), _ptr(g_val), torch.get_num_threads())
+        return None, g_val, g_out, g_bias, g_weight, None
+
+
 # ---------------------------------------------------------------------- the network
 class SKkRSB(ARNN):
     """SK_RS (k = 0) and SK_kRSB on any pairwise system, dense or frontier (physics.md §4).
@@ -140,11 +450,19 @@ class SKkRSB(ARNN):
         normal with standard deviation ``init_scale / √N``.
     dtype, device : optional
         Where the parameters live (float32 on the CPU by default); ``.to()``/``.double()`` work too.
+    backend : "auto" | "kernel" | "torch"
+        How the CPU computes: the fused C kernels (``auto`` when they build here and the model is
+        on the CPU in float32/float64) or plain torch operations (always on CUDA). Same function;
+        the attribute can be changed after construction.
     """
 
     def __init__(self, system, k: int = 1, learn_first_layer: bool = False, sparse: str = "auto",
-                 init_scale: float = 1.0, dtype: torch.dtype = torch.float32, device=None):
+                 init_scale: float = 1.0, dtype: torch.dtype = torch.float32, device=None,
+                 backend: str = "auto"):
         super().__init__(system.n)
+        if backend not in ("auto", "kernel", "torch"):
+            raise ValueError(f"backend must be 'auto', 'kernel' or 'torch', got {backend!r}")
+        self.backend = backend
         self.k = _check_k(k)
         if not isinstance(learn_first_layer, bool):
             raise ValueError(f"learn_first_layer must be a bool, got {learn_first_layer!r}")
@@ -283,6 +601,29 @@ class SKkRSB(ARNN):
             self._index_cache = {key: out}
         return self._index_cache[key]
 
+    def _kernel_structure(self) -> dict:
+        """CPU int64 arrays the C kernels read: W in CSR (rows s, columns l > s) and the pair segments."""
+        if getattr(self, "_kernel_arrays", None) is None:
+            n = self.n
+            row_ptr = torch.zeros(n + 1, dtype=torch.int64)
+            row_ptr[1:] = torch.cumsum(torch.bincount(self._edge_s, minlength=n), 0)
+            seg_lo = torch.tensor([a for a, _ in self._seg], dtype=torch.int64)
+            seg_hi = torch.tensor([b for _, b in self._seg], dtype=torch.int64)
+            self._kernel_arrays = {"row_ptr": row_ptr, "col": self._edge_l.contiguous(), "seg_lo": seg_lo, "seg_hi": seg_hi,
+                                   "target": self._pair_target.contiguous()}
+        return self._kernel_arrays
+
+    def _use_kernel(self) -> bool:
+        if self.backend == "torch":
+            return False
+        fits = self.device.type == "cpu" and self.dtype in (torch.float32, torch.float64)
+        if fits and _kernel_library() is not None:
+            return True
+        if self.backend == "kernel":
+            raise ValueError("backend='kernel' needs the model on the CPU in float32/float64 and the compiled "
+                             f"kernels ({kernel_status()})")
+        return False
+
     def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(site i, target l) of every packed pair, in the order of the last axis of ``out_weight``,
         ``hidden_bias`` and ``hidden_weight`` (CPU long tensors)."""
@@ -341,6 +682,10 @@ class SKkRSB(ARNN):
             raise ValueError(f"x must have shape (B, {self.n}), got {tuple(x.shape)}")
         W = self.first_layer_matrix()
         phi = x @ W                                  # φ'_i = Σ_{s<i} W_si x_s (W strictly upper)
+        if self._use_kernel():
+            sums = _PairSumsKernel.apply(x, self.first_layer, self.out_weight, self.hidden_bias,
+                                         self.hidden_weight, self)
+            return self.site_bias + self.site_weight * phi + sums
         out_w = self._padded(self.out_weight)
         bias = self._padded(self.hidden_bias)        # (2, k+1, R, M)
         weight = self._padded(self.hidden_weight)
@@ -371,11 +716,24 @@ class SKkRSB(ARNN):
             raise ValueError(f"number of samples must be a positive integer, got {n!r}")
         idx = self._idx()
         dev, dt = self.device, self.dtype
+        u_draw = self._uniform((n, self.n), generator)
+        if self._use_kernel():
+            st = self._kernel_structure()
+            uT = u_draw.t().contiguous()
+            xT = torch.empty(self.n, n, dtype=dt)
+            logitT = torch.empty(self.n, n, dtype=dt)
+            log_q = torch.empty(n, dtype=dt)
+            params = [t.detach().contiguous() for t in (self.first_layer, self.out_weight, self.hidden_bias,
+                                                         self.hidden_weight, self.site_bias, self.site_weight)]
+            getattr(_kernel_library(), f"sk_run_{_sfx(dt)}")(
+                1, self.n, n, self.k + 1, self.n_pairs, _ptr(xT), _ptr(st["row_ptr"]), _ptr(st["col"]),
+                _ptr(params[0]), _ptr(st["seg_lo"]), _ptr(st["seg_hi"]), _ptr(st["target"]), *(_ptr(t) for t in params[1:]),
+                _ptr(uT), _ptr(logitT), _ptr(log_q), torch.get_num_threads())
+            return xT.t().contiguous(), log_q
         W = self.first_layer_matrix()
         x = torch.zeros(n, self.n, device=dev, dtype=dt)
         log_q = torch.zeros(n, device=dev, dtype=dt)
         field = torch.zeros(n, self.n, device=dev, dtype=dt)      # field[:, l] = c_il for the current i
-        u_draw = self._uniform((n, self.n), generator)
         k = self.k
         for i in range(self.n):
             logit = self.site_bias[i] + self.site_weight[i] * field[:, i]
