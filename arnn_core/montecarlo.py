@@ -350,7 +350,7 @@ def _run(system, betas: np.ndarray, n_samples: int, n_chains: int, sweeps_betwee
     chains = _Chains(system, beta_col, dev, gen)
     sweep_start = time.perf_counter()  # flips per second exclude the set-up (colouring, fields)
 
-    trace = np.empty((n_sweeps, R, traced), dtype=np.float64)
+    trace = np.empty((n_sweeps, R, traced), dtype=np.float32)  # float32: long runs stay small
     sample_store = [[] for _ in range(R)]
     energy_rounds = np.empty((rounds, R, K))
     mag_rounds = np.empty((rounds, R, K))
