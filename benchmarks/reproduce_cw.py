@@ -213,7 +213,7 @@ def reproduce(settings: dict, out_dir, sweep_kwargs: dict | None = None, report_
         report = load_stored(specs, out_dir)
     else:
         report = run_sweep(RUN_FUNCTION, specs, out_dir, label="cw", progress=progress,
-                           order_key=lambda s: -s["system"]["n"] * _COST.get(s["label"], 1.0),
+                           cost=lambda s: s["system"]["n"] * _COST.get(s["label"], 1.0),
                            **(sweep_kwargs or {}))
     rows = collect_rows(report.records)
     summary = summarise(rows, report.records)

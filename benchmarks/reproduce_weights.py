@@ -202,7 +202,7 @@ def reproduce(settings: dict, out_dir, sweep_kwargs: dict | None = None, report_
         report = load_stored(specs, out_dir)
     else:
         report = run_sweep(RUN_FUNCTION, specs, out_dir, label="weights", progress=progress,
-                           order_key=lambda s: -s["n"], **(sweep_kwargs or {}))
+                           cost=lambda s: s["n"] ** 2, **(sweep_kwargs or {}))
     summary = summarise(report.records)
     files = [_report.write_csv(summary, out_dir / "weights_summary.csv", SUMMARY_COLUMNS)]
     for record in report.records:

@@ -175,13 +175,16 @@ def _fmt_seconds(seconds: float) -> str:
 
 
 class _Progress:
-    def __init__(self, total: int, cached: int, parallel: int, label: str, enabled: bool):
+    """Counts and a cost-weighted ETA: with the longest runs first, a plain average of the
+    first run times would overestimate the rest."""
+
+    def __init__(self, total: int, cached: int, pending_cost: float, label: str, enabled: bool):
         self.total, self.done, self.cached = total, cached, cached
-        self.parallel = max(1, parallel)
         self.label = label
         self.enabled = enabled
         self.start = time.perf_counter()
-        self.run_seconds: list[float] = []
+        self.pending_cost = pending_cost
+        self.done_cost = 0.0
         self.failed = 0
 
     def log(self, message: str) -> None:
@@ -189,19 +192,17 @@ class _Progress:
             print(f"[{self.label}] {message}", file=sys.stderr, flush=True)
 
     def eta(self) -> float:
-        remaining = self.total - self.done - self.failed
-        new = self.done - self.cached + self.failed
-        if remaining <= 0:
+        if self.total - self.done - self.failed <= 0:
             return 0.0
-        if new == 0:
+        if self.done_cost <= 0:
             return float("nan")
-        # Throughput so far includes the parallelism actually achieved.
-        return (time.perf_counter() - self.start) / new * remaining
+        # Throughput so far (cost per second) includes the parallelism actually achieved.
+        return (time.perf_counter() - self.start) / self.done_cost * max(self.pending_cost - self.done_cost, 0.0)
 
-    def finished(self, spec_label: str, wall_s: float, ok: bool) -> None:
+    def finished(self, spec_label: str, wall_s: float, ok: bool, cost: float = 1.0) -> None:
+        self.done_cost += cost
         if ok:
             self.done += 1
-            self.run_seconds.append(wall_s)
         else:
             self.failed += 1
         status = f"{wall_s:.1f}s" if ok else "FAILED"
@@ -254,14 +255,14 @@ class SweepReport:
 def run_sweep(run_function: str, specs: Iterable[dict], out_dir, *, workers: int = 1,
               ray_address: str | None = None, ray_upload_code: bool = False, threads_per_worker: int = 1,
               force: bool = False, progress: bool = True, label: str = "sweep",
-              order_key: Callable[[dict], Any] | None = None) -> SweepReport:
+              cost: Callable[[dict], float] | None = None) -> SweepReport:
     """Run every spec not already stored in ``out_dir`` and return all records in spec order.
 
     ``run_function`` is ``"package.module:function"``; ``workers`` > 1 uses a spawn process
     pool, ``ray_address`` (``"local"``, ``"auto"``, ``"ray://…"``) uses Ray with ``workers`` as
     the local instance's CPU count when it starts one. ``force`` recomputes stored runs.
-    ``order_key`` sorts the pending runs (e.g. longest first, for better packing); the returned
-    records stay in spec order. A failing run is reported (and its traceback written next to
+    ``cost`` (spec → relative cost, e.g. N² × per-sample cost) starts the costliest runs first
+    (better packing of workers) and weights the ETA; the returned records stay in spec order. A failing run is reported (and its traceback written next to
     the results) without stopping the others; it is retried on the next call.
     """
     specs = [json.loads(_canonical_json(s)) for s in specs]  # validates JSON-ability, copies
@@ -278,11 +279,11 @@ def run_sweep(run_function: str, specs: Iterable[dict], out_dir, *, workers: int
             records[idx] = record
         else:
             pending.append(idx)
-    if order_key is not None:
-        pending.sort(key=lambda i: order_key(specs[i]))
+    cost_of = (lambda spec: max(float(cost(spec)), 1e-9)) if cost is not None else (lambda spec: 1.0)
+    pending.sort(key=lambda i: -cost_of(specs[i]))  # stable: spec order when costs tie
 
     executor = "ray" if ray_address else ("process pool" if workers > 1 else "in-process")
-    prog = _Progress(len(specs), len(specs) - len(pending), workers, label, progress)
+    prog = _Progress(len(specs), len(specs) - len(pending), sum(cost_of(specs[i]) for i in pending), label, progress)
     prog.log(f"{len(specs)} runs, {len(specs) - len(pending)} already stored in {store.runs_dir}; "
              f"{len(pending)} to compute ({executor}{f', {workers} workers' if workers > 1 else ''})")
     failures: list[tuple[dict, str]] = []
@@ -291,12 +292,12 @@ def run_sweep(run_function: str, specs: Iterable[dict], out_dir, *, workers: int
     def on_done(idx: int, result: dict, wall_s: float, worker: str) -> None:
         records[idx] = store.save(specs[idx], result, wall_s, worker)
         store.clear_error(specs[idx])
-        prog.finished(_spec_label(specs[idx]), wall_s, ok=True)
+        prog.finished(_spec_label(specs[idx]), wall_s, ok=True, cost=cost_of(specs[idx]))
 
     def on_error(idx: int, error: str) -> None:
         store.save_error(specs[idx], error)
         failures.append((specs[idx], error))
-        prog.finished(_spec_label(specs[idx]), 0.0, ok=False)
+        prog.finished(_spec_label(specs[idx]), 0.0, ok=False, cost=cost_of(specs[idx]))
         prog.log(f"run failed: {error.strip().splitlines()[-1] if error.strip() else error}")
 
     if pending:
@@ -306,17 +307,32 @@ def run_sweep(run_function: str, specs: Iterable[dict], out_dir, *, workers: int
         elif workers > 1:
             _run_pool(run_function, specs, pending, workers, threads_per_worker, on_done, on_error)
         else:
-            for idx in pending:
-                try:
-                    result, wall_s, worker = execute_run(run_function, specs[idx])
-                except Exception:
-                    on_error(idx, traceback.format_exc())
-                else:
-                    on_done(idx, result, wall_s, worker)
+            _run_in_process(run_function, specs, pending, threads_per_worker, on_done, on_error)
     report = SweepReport(specs, records, len(pending) - len(failures), len(specs) - len(pending), failures,
                          time.perf_counter() - start, executor)
     prog.log(report.summary())
     return report
+
+
+def _run_in_process(run_function, specs, pending, threads, on_done, on_error) -> None:
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(threads)  # as a pool worker would; restored afterwards
+    try:
+        for idx in pending:
+            try:
+                result, wall_s, worker = execute_run(run_function, specs[idx])
+            except Exception:
+                on_error(idx, traceback.format_exc())
+            else:
+                on_done(idx, result, wall_s, worker)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(before)
 
 
 def _run_pool(run_function, specs, pending, workers, threads, on_done, on_error) -> None:
@@ -416,7 +432,8 @@ def add_sweep_arguments(parser: argparse.ArgumentParser, default_out: str) -> No
                        help="with --ray-address: ship this repository to the cluster's workers "
                             "(for nodes that do not share this filesystem)")
     group.add_argument("--threads-per-worker", type=int, default=1,
-                       help="torch threads in each worker process (default: %(default)s)")
+                       help="torch threads per run, in each worker process or in this one with "
+                            "--workers 1 (default: %(default)s; workers × threads should not exceed the cores)")
     group.add_argument("--force", action="store_true", help="recompute runs that are already stored")
     group.add_argument("--report-only", action="store_true",
                        help="compute nothing: build the tables and figures from the runs already stored")

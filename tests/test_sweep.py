@@ -129,9 +129,8 @@ def test_tiny_sweep_on_a_local_ray_instance(tmp_path):
     log = tmp_path / "executions.log"
     specs = _specs([0.5, 1.0], log)
     run_sweep(RUN, specs[:1], tmp_path / "out", progress=False)  # one stored beforehand: resume via Ray
-    start = time.time()
+    # ~15 s on an idle 2-core machine (mostly ray.init); no time assertion: shared CI CPUs vary.
     report = run_sweep(RUN, specs, tmp_path / "out", ray_address="local", workers=1, progress=False)
-    assert time.time() - start < 90
     assert not ray.is_initialized(), "the sweep shuts down the Ray instance it started"
     assert report.executor == "ray" and report.cached == 1 and report.computed == 1 and not report.failures
     ray_record = report.records[1]
