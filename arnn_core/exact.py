@@ -475,6 +475,7 @@ def exact_kl_divergence(log_q_all_states, system: SpinSystem, beta: float, max_n
 
 _fingerprints: "weakref.WeakKeyDictionary[SpinSystem, str]" = weakref.WeakKeyDictionary()
 _free_energy_cache: "OrderedDict[tuple, float | None]" = OrderedDict()
+_curie_weiss_cache: dict[str, tuple[float, float] | None] = {}
 _FREE_ENERGY_CACHE_SIZE = 1024
 
 
@@ -503,7 +504,11 @@ def exact_free_energy(system: SpinSystem, beta: float, max_n: int = 20) -> float
     if key in _free_energy_cache:
         _free_energy_cache.move_to_end(key)
         return _free_energy_cache[key]
-    cw = system.curie_weiss_parameters()
+    if key[0] not in _curie_weiss_cache:  # an O(N²) check: once per system, not once per β
+        if len(_curie_weiss_cache) > _FREE_ENERGY_CACHE_SIZE:
+            _curie_weiss_cache.clear()
+        _curie_weiss_cache[key[0]] = system.curie_weiss_parameters()
+    cw = _curie_weiss_cache[key[0]]
     if cw is not None:
         value: float | None = curie_weiss_exact(system.n, cw[0], cw[1], beta).free_energy
     elif system.n <= max_n:
