@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -477,17 +478,20 @@ _fingerprints: "weakref.WeakKeyDictionary[SpinSystem, str]" = weakref.WeakKeyDic
 _free_energy_cache: "OrderedDict[tuple, float | None]" = OrderedDict()
 _curie_weiss_cache: dict[str, tuple[float, float] | None] = {}
 _FREE_ENERGY_CACHE_SIZE = 1024
+_cache_lock = threading.Lock()  # training jobs run in threads; guard the dictionaries, not the maths
 
 
 def _fingerprint(system: SpinSystem) -> str:
     """A hash of (J, h), computed once per system object (systems are treated as immutable)."""
-    fp = _fingerprints.get(system)
+    with _cache_lock:
+        fp = _fingerprints.get(system)
     if fp is None:
         digest = hashlib.blake2b(digest_size=20)
         digest.update(np.ascontiguousarray(system.J.numpy()).tobytes())
         digest.update(np.ascontiguousarray(system.h.numpy()).tobytes())
         fp = digest.hexdigest()
-        _fingerprints[system] = fp
+        with _cache_lock:
+            _fingerprints[system] = fp
     return fp
 
 
@@ -501,21 +505,26 @@ def exact_free_energy(system: SpinSystem, beta: float, max_n: int = 20) -> float
     system = _check_system(system)
     beta = _check_beta(beta)
     key = (_fingerprint(system), beta, int(max_n))
-    if key in _free_energy_cache:
-        _free_energy_cache.move_to_end(key)
-        return _free_energy_cache[key]
-    if key[0] not in _curie_weiss_cache:  # an O(N²) check: once per system, not once per β
-        if len(_curie_weiss_cache) > _FREE_ENERGY_CACHE_SIZE:
-            _curie_weiss_cache.clear()
-        _curie_weiss_cache[key[0]] = system.curie_weiss_parameters()
-    cw = _curie_weiss_cache[key[0]]
+    with _cache_lock:
+        if key in _free_energy_cache:
+            _free_energy_cache.move_to_end(key)
+            return _free_energy_cache[key]
+        known = key[0] in _curie_weiss_cache
+        cw = _curie_weiss_cache.get(key[0])
+    if not known:  # an O(N²) check: once per system, not once per β
+        cw = system.curie_weiss_parameters()
+        with _cache_lock:
+            if len(_curie_weiss_cache) > _FREE_ENERGY_CACHE_SIZE:
+                _curie_weiss_cache.clear()
+            _curie_weiss_cache[key[0]] = cw
     if cw is not None:
         value: float | None = curie_weiss_exact(system.n, cw[0], cw[1], beta).free_energy
     elif system.n <= max_n:
         value = exact_enumeration(system, beta, max_n=max_n, device="cpu").free_energy
     else:
         value = None
-    _free_energy_cache[key] = value
-    while len(_free_energy_cache) > _FREE_ENERGY_CACHE_SIZE:
-        _free_energy_cache.popitem(last=False)
+    with _cache_lock:
+        _free_energy_cache[key] = value
+        while len(_free_energy_cache) > _FREE_ENERGY_CACHE_SIZE:
+            _free_energy_cache.popitem(last=False)
     return value
