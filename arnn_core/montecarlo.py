@@ -232,7 +232,7 @@ class _Chains:
                     flipped = torch.where(xi * f_block_rows[k] < thr_rows[a + k], xi, 0.0)
                     xi.sub_(flipped, alpha=2.0)
                     f_block.addr_(J_block_rows[k], flipped, alpha=-2.0)
-                # (x_old - x_new) / 2 is the old value of each flipped spin, 0 elsewhere
+                # f += J[:, a:e] (x_new - x_old); this also brings rows a:e to what f_block holds
                 f_body.addmm_(J_rows_T, x_old - x[a:e], alpha=-1.0)
 
     def energies(self) -> torch.Tensor:
