@@ -112,6 +112,7 @@ def check_oracles(net, n, seed=0):
     assert torch.logsumexp(lp, 0).item() == pytest.approx(0.0, abs=1e-12)
     x, log_q = net.sample(400, generator=torch.Generator().manual_seed(seed))
     assert x.dtype == torch.float64 and set(x.unique().tolist()) <= {-1.0, 1.0}
+    assert torch.allclose(log_q, net.log_prob(x.clone()), atol=1e-10, rtol=0)  # a copy: no sampler cache
     assert torch.allclose(log_q, net.log_prob(x), atol=1e-10, rtol=0)
     # autoregressive: flipping x_j never changes q(x_i | x_<i) for i ≤ j
     base = net.conditionals(X)
@@ -298,6 +299,35 @@ def test_fused_kernels_equal_the_torch_path(case, dtype):
     same = (out["kernel"][2] == out["torch"][2]).all(dim=1)
     assert same.float().mean() > 0.98  # identical draws, bar a uniform number on a rounding boundary
     assert torch.allclose(out["kernel"][3][same], out["torch"][3][same], atol=tol * 10, rtol=0)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="the fused kernels are built with gcc")
+def test_log_prob_of_fresh_samples_reuses_the_samplers_pass_only_while_valid():
+    system = ac.sherrington_kirkpatrick(9, seed=3)
+    net = randomise(ac.make_arnn("sk_krsb", system, k=1, learn_first_layer=True).double(), seed=2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, log_q = net.sample(200, generator=torch.Generator().manual_seed(0))
+    assert net._sampled_sums(x) is not None and net._sampled_sums(x.clone()) is None
+
+    def grads(batch):
+        net.zero_grad()
+        lp = net.log_prob(batch)
+        (lp * torch.linspace(-1, 1, len(batch), dtype=lp.dtype)).sum().backward()
+        return lp.detach(), [p.grad.clone() for p in net.parameters()]
+
+    lp_cached, g_cached = grads(x)
+    lp_fresh, g_fresh = grads(x.clone())
+    assert torch.allclose(lp_cached, lp_fresh, atol=1e-12) and torch.allclose(lp_cached, log_q, atol=1e-12)
+    for a, b in zip(g_cached, g_fresh):
+        assert torch.allclose(a, b, atol=1e-12)
+    opt.step()  # parameters change in place: the cached pass is stale
+    assert net._sampled_sums(x) is None
+    assert torch.allclose(net.log_prob(x), net.log_prob(x.clone()), atol=1e-12)
+    assert not torch.allclose(net.log_prob(x), log_q, atol=1e-6)
+    x2, _ = net.sample(50)
+    x2[:, 3] *= -1  # the samples change in place: stale too
+    assert net._sampled_sums(x2) is None
+    assert torch.allclose(net.log_prob(x2), net.log_prob(x2.clone()), atol=1e-12)
 
 
 # ---------------------------------------------------------------------- dtype, device, chunking
