@@ -86,6 +86,13 @@ class ARNN(nn.Module):
         u = torch.rand(shape, generator=generator, device=generator.device, dtype=self.dtype)
         return u.to(self.device)
 
+    def _thresholds(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, N) thresholds ``logit(u)`` of uniform u: drawing ``x_i = +1`` exactly when
+        ``logit_i > threshold_i`` has probability σ(logit_i). Drawn once per sample() call, so the
+        per-site work of a sampler is a comparison (one cheap op instead of three)."""
+        u = self._uniform((n, self.n), generator)
+        return torch.log(u) - torch.log1p(-u)
+
     @property
     def device(self) -> torch.device:
         for t in list(self.parameters()) + list(self.buffers()):

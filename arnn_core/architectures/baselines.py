@@ -61,16 +61,14 @@ class OneParameterARNN(ARNN):
     def sample(self, n: int, generator: torch.Generator | None = None):
         n = _check_count(n)
         x = torch.zeros(n, self.n, device=self.device, dtype=self.dtype)
+        logits = torch.empty_like(x)
         m = torch.zeros(n, device=self.device, dtype=self.dtype)
-        log_q = torch.zeros(n, device=self.device, dtype=self.dtype)
-        u = self._uniform((n, self.n), generator)
+        threshold = self._thresholds(n, generator)
         for i in range(self.n):
-            logit = self.weight[i] * m
-            xi = torch.where(u[:, i] < torch.sigmoid(logit), 1.0, -1.0).to(self.dtype)
-            x[:, i] = xi
-            log_q += F.logsigmoid(xi * logit)
+            logits[:, i] = logit = self.weight[i] * m
+            x[:, i] = xi = torch.where(logit > threshold[:, i], 1.0, -1.0)
             m += xi
-        return x, log_q
+        return x, F.logsigmoid(x * logits).sum(-1)
 
     def first_layer_weights(self) -> torch.Tensor:
         """W_ij = w_j for i < j (the tied weights of site j on every earlier spin), 0 otherwise."""
@@ -84,11 +82,12 @@ class MADE(ARNN):
     ``depth = 1`` is SL, a single strictly-lower-triangular linear layer with bias.
 
     Sampling caches every layer's activations: at site k only the w units of site k in each
-    hidden layer are computed, from the cached inputs they are allowed to see (x_<k for the
-    first layer, the previous layer's units of sites ≤ k above it), and then the one output
-    logit. A sample of N spins therefore costs the work of one teacher-forced pass,
+    hidden layer are computed (one gemv each), from the cached inputs they are allowed to see
+    (x_<k for the first layer, the previous layer's units of sites ≤ k above it), and then the
+    one output logit. A sample of N spins therefore costs the work of one teacher-forced pass,
     O(N²·w·(2 + (d−2)·w)) — O(N²·w·d) up to the hidden-to-hidden width factor — instead of the
-    N full passes of the naive sampler.
+    N full passes of the naive sampler. The uniforms are drawn up front as logit thresholds and
+    log q is one ``logsigmoid`` over the stored logits at the end (the same formula as log_prob).
     """
 
     def __init__(self, n: int, depth: int = 2, width: int = 3):
@@ -145,32 +144,24 @@ class MADE(ARNN):
         n = _check_count(n)
         N, w, dev, dt = self.n, self.width, self.device, self.dtype
         x = torch.zeros(n, N, device=dev, dtype=dt)
-        log_q = torch.zeros(n, device=dev, dtype=dt)
-        u = self._uniform((n, N), generator)
+        logits = torch.empty(n, N, device=dev, dtype=dt)
+        threshold = self._thresholds(n, generator)
         # cached activations (after PReLU) of every hidden layer, filled site by site
-        acts = [torch.zeros(n, w * N, device=dev, dtype=dt) for _ in range(self.depth - 1)]
-        first, last = self.layers[0], self.layers[-1]
+        acts = [torch.empty(n, w * N, device=dev, dtype=dt) for _ in range(self.depth - 1)]
+        weights = [layer.weight for layer in self.layers]
+        biases = [layer.bias for layer in self.layers]
+        slopes = [a.weight for a in self.activations]
         for k in range(N):
-            if self.depth == 1:
-                logit = x[:, :k] @ first.weight[k, :k] + first.bias[k]
-            else:
-                units = slice(k * w, (k + 1) * w)
-                pre = x[:, :k] @ first.weight[units, :k].T + first.bias[units]
-                acts[0][:, units] = self._prelu(0, pre, units)
-                seen = slice(0, (k + 1) * w)  # units of sites ≤ k
-                for j in range(1, self.depth - 1):
-                    layer = self.layers[j]
-                    pre = acts[j - 1][:, seen] @ layer.weight[units, seen].T + layer.bias[units]
-                    acts[j][:, units] = self._prelu(j, pre, units)
-                logit = acts[-1][:, seen] @ last.weight[k, seen] + last.bias[k]
-            xk = torch.where(u[:, k] < torch.sigmoid(logit), 1.0, -1.0).to(dt)
-            x[:, k] = xk
-            log_q += F.logsigmoid(xk * logit)
-        return x, log_q
-
-    def _prelu(self, j: int, pre: torch.Tensor, units: slice) -> torch.Tensor:
-        slope = self.activations[j].weight[units]
-        return torch.where(pre >= 0, pre, slope * pre)
+            seen = (k + 1) * w  # hidden units of sites ≤ k
+            for j in range(self.depth - 1):
+                inputs, width_in = (x, k) if j == 0 else (acts[j - 1], seen)
+                for r in range(k * w, seen):  # the w units of site k in layer j
+                    pre = _affine(inputs, width_in, weights[j][r], biases[j][r])
+                    acts[j][:, r] = F.prelu(pre, slopes[j][r:r + 1])
+            inputs, width_in = (x, k) if self.depth == 1 else (acts[-1], seen)
+            logits[:, k] = logit = _affine(inputs, width_in, weights[-1][k], biases[-1][k])
+            x[:, k] = torch.where(logit > threshold[:, k], 1.0, -1.0)
+        return x, F.logsigmoid(x * logits).sum(-1)
 
     # ------------------------------------------------------------------ introspection
     def num_free_params(self) -> int:
@@ -197,6 +188,18 @@ class MADE(ARNN):
             for k in range(1, self.depth):
                 prod = (self.layers[k].weight * masks[k]) @ prod
         return prod.T.clone()
+
+
+def _affine(inputs: torch.Tensor, width: int, weight_row: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``bias + inputs[:, :width] @ weight_row[:width]`` for one unit, as a gemv.
+
+    One gemv per unit rather than one (B × k) @ (k × w) gemm per site: on a CPU shared with other
+    processes the BLAS thread pool stalls small-output gemms (measured 2–4 s vs 0.4 s for a
+    MADE_23 sample at N = 200, batch 2000), while single-threaded the two cost the same.
+    """
+    if width == 0:  # site 0 sees nothing: the unit is its bias
+        return bias.expand(inputs.shape[0])
+    return torch.addmv(bias, inputs[:, :width], weight_row[:width])
 
 
 def _check_count(n) -> int:

@@ -149,18 +149,16 @@ class CurieWeissN(ARNN):
             raise ValueError(f"number of samples must be ≥ 1, got {n}")
         table = self._log_ratio_table()
         x = torch.zeros(n, self.n, device=self.device, dtype=self.dtype)
+        logits = torch.empty_like(x)
         m = torch.zeros(n, device=self.device, dtype=self.dtype)
         row = torch.full((n,), self.n - 1, device=self.device, dtype=torch.long)
-        log_q = torch.zeros(n, device=self.device, dtype=self.dtype)
-        u = self._uniform((n, self.n), generator)
+        threshold = self._thresholds(n, generator)
         for i in range(self.n):
-            logit = self.skip_bias + self.skip_weight * m + table[row, i]
-            xi = torch.where(u[:, i] < torch.sigmoid(logit), 1.0, -1.0).to(self.dtype)
-            x[:, i] = xi
-            log_q += F.logsigmoid(xi * logit)
+            logits[:, i] = logit = self.skip_bias + self.skip_weight * m + table[row, i]
+            x[:, i] = xi = torch.where(logit > threshold[:, i], 1.0, -1.0)
             m += xi
             row += xi.long()
-        return x, log_q
+        return x, F.logsigmoid(x * logits).sum(-1)
 
     def first_layer_weights(self) -> torch.Tensor:
         """The first layer of the exact ARNN: the Curie–Weiss couplings, J/N off the diagonal."""
@@ -202,16 +200,14 @@ class CurieWeissInfinity(ARNN):
         if n < 1:
             raise ValueError(f"number of samples must be ≥ 1, got {n}")
         x = torch.zeros(n, self.n, device=self.device, dtype=self.dtype)
+        logits = torch.empty_like(x)
         m = torch.zeros(n, device=self.device, dtype=self.dtype)
-        log_q = torch.zeros(n, device=self.device, dtype=self.dtype)
-        u = self._uniform((n, self.n), generator)
+        threshold = self._thresholds(n, generator)
         for i in range(self.n):
-            logit = self.b0 + self.omega0 * m + self.omega1[i] * torch.sign(m)
-            xi = torch.where(u[:, i] < torch.sigmoid(logit), 1.0, -1.0).to(self.dtype)
-            x[:, i] = xi
-            log_q += F.logsigmoid(xi * logit)
+            logits[:, i] = logit = self.b0 + self.omega0 * m + self.omega1[i] * torch.sign(m)
+            x[:, i] = xi = torch.where(logit > threshold[:, i], 1.0, -1.0)
             m += xi
-        return x, log_q
+        return x, F.logsigmoid(x * logits).sum(-1)
 
     def first_layer_weights(self) -> torch.Tensor:
         """W_ij = ω⁰ for i < j (the shared weight of every earlier spin), 0 otherwise."""

@@ -146,21 +146,19 @@ class H2ARNN(ARNN):
         for start in range(0, n, chunk):
             b = min(chunk, n - start)
             x = torch.zeros(b, self.n, device=self.device, dtype=self.dtype)
+            logits = torch.empty_like(x)
             c = torch.zeros(b, self.n, device=self.device, dtype=self.dtype)
-            log_q = torch.zeros(b, device=self.device, dtype=self.dtype)
-            u = self._uniform((b, self.n), generator)
+            threshold = self._thresholds(b, generator)
             for i in range(self.n):
                 a, e = self._offsets[i], self._offsets[i + 1]
                 pre = x[:, :i] @ self.W[:i, a:e]
-                logit = (2.0 * self.beta * (self.h[i] + c[:, i])
-                         + torch.logsumexp(pre + self.g_plus[a:e], dim=-1)
-                         - torch.logsumexp(pre + self.g_minus[a:e], dim=-1))
-                xi = torch.where(u[:, i] < torch.sigmoid(logit), 1.0, -1.0).to(self.dtype)
-                x[:, i] = xi
-                log_q += torch.nn.functional.logsigmoid(xi * logit)
-                c += xi[:, None] * self.J[i]
+                logits[:, i] = logit = (2.0 * self.beta * (self.h[i] + c[:, i])
+                                        + torch.logsumexp(pre + self.g_plus[a:e], dim=-1)
+                                        - torch.logsumexp(pre + self.g_minus[a:e], dim=-1))
+                x[:, i] = xi = torch.where(logit > threshold[:, i], 1.0, -1.0)
+                c += xi[:, None] * self.J[i]  # c_{i+1,l} = c_{i,l} + J_il x_i
             xs.append(x)
-            lqs.append(log_q)
+            lqs.append(torch.nn.functional.logsigmoid(x * logits).sum(-1))
         return torch.cat(xs), torch.cat(lqs)
 
     def first_layer_weights(self) -> torch.Tensor:
