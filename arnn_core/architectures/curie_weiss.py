@@ -38,9 +38,6 @@ from .registry import ArchitectureSpec, OptionSpec, register_architecture
 
 __all__ = ["CurieWeissN", "CurieWeissInfinity"]
 
-_BLOCK_ELEMENTS = 1 << 22
-
-
 def _exclusive_cumsum(x: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(x, dim=-1) - x
 
@@ -72,7 +69,6 @@ class CurieWeissN(ARNN):
         self.J_cw, self.h_cw = float(J), float(h)
         counts = [n - i for i in range(n)]  # n_i + 1 hidden units per site and branch
         units = sum(counts)
-        self._counts = counts
         site = torch.repeat_interleave(torch.arange(n), torch.tensor(counts))
         first = torch.cumsum(torch.tensor([0] + counts[:-1]), 0)
         k = torch.arange(units) - first[site]
