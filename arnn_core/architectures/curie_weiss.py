@@ -38,6 +38,7 @@ from .registry import ArchitectureSpec, OptionSpec, register_architecture
 
 __all__ = ["CurieWeissN", "CurieWeissInfinity"]
 
+
 def _exclusive_cumsum(x: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(x, dim=-1) - x
 
