@@ -174,3 +174,27 @@ def test_cw_inf_trains_towards_the_curie_weiss_distribution():
 
 def test_cw_n_class_is_registered_constructor():
     assert isinstance(ac.make_arnn("cw_n", ac.curie_weiss(5)), CurieWeissN)
+
+
+def test_cw_n_samples_follow_the_exact_magnetisation_distribution():
+    """Chi-square of the sampled M = Σ x_i against P(M) ∝ C(N,k) e^{-βH} (N = 50, ordered phase)."""
+    n, J, h, beta = 50, 1.0, 0.02, 1.4
+    net = ac.make_arnn("cw_n", ac.curie_weiss(n, J=J, h=h), beta=beta).double()
+    samples = 50_000
+    x, _ = net.sample(samples, generator=torch.Generator().manual_seed(9))
+    k_down = ((n - x.sum(-1)) / 2).round().long()
+    counts = torch.bincount(k_down, minlength=n + 1).double()
+    log_w = torch.tensor([math.log(math.comb(n, k)) + beta * J * ((n - 2 * k) ** 2 - n) / (2 * n)
+                          + beta * h * (n - 2 * k) for k in range(n + 1)], dtype=torch.float64)
+    expected = samples * torch.softmax(log_w, 0)
+    keep = expected >= 5
+
+    def chi2(reference):
+        return float(((counts[keep] - reference[keep]) ** 2 / reference[keep]).sum())
+
+    dof = int(keep.sum()) - 1
+    bound = dof + 5 * math.sqrt(2 * dof)  # ≈ the 0.9999 quantile
+    assert chi2(expected) < bound, (chi2(expected), dof)
+    assert counts[~keep].sum() <= 5 * max(1, int((~keep).sum()))
+    # the statistic has the power to see a 5 % distortion of the log-weights
+    assert chi2(samples * torch.softmax(0.95 * log_w, 0)) > bound
