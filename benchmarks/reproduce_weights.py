@@ -79,7 +79,7 @@ def weights_run(spec: dict) -> dict:
                        sweeps_between=int(spec["sweeps_between"]), burn_in=int(spec["burn_in"]), seed=seed)
     t_mc = time.perf_counter() - t0
     print(f"[{tag}] Metropolis: {mc.samples.shape[0]} samples, acceptance {mc.acceptance_rate:.3f}, "
-          f"e={mc.energy / n:.4f}, τ_int={mc.autocorrelation_time:.1f} ({t_mc:.0f}s)", file=sys.stderr, flush=True)
+          f"e={mc.energy:.4f}, τ_int={mc.autocorrelation_time:.1f} ({t_mc:.0f}s)", file=sys.stderr, flush=True)
 
     net = ac.make_arnn("sk_krsb", system, k=1, learn_first_layer=True)
 
@@ -108,7 +108,7 @@ def weights_run(spec: dict) -> dict:
     first, last = history[0], history[-1]
     return {
         "n": n, "instance": instance, "beta": beta,
-        "mc": {"samples": int(mc.samples.shape[0]), "acceptance": mc.acceptance_rate, "energy_density": mc.energy / n,
+        "mc": {"samples": int(mc.samples.shape[0]), "acceptance": mc.acceptance_rate, "energy_density": mc.energy,  # MCResult.energy is already ⟨H⟩/N
                "abs_magnetization": mc.abs_magnetization, "autocorrelation_time": mc.autocorrelation_time,
                "seconds": t_mc},
         "train": {"status": last.get("status"), "epochs": last.get("epoch"),

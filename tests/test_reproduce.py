@@ -125,6 +125,9 @@ def test_reproduce_weights_tiny(tmp_path):
     (summary,) = _read_csv(tmp_path / "weights_summary.csv")
     assert list(summary) == reproduce_weights.SUMMARY_COLUMNS
     assert int(summary["mc_samples"]) == 200 and int(summary["epochs"]) == 2
+    # The Metropolis energy density agrees with exact enumeration (200 samples: loose tolerance).
+    exact_e = ac.exact_enumeration(ac.sherrington_kirkpatrick(8, seed=0), 2.0).energy
+    assert float(summary["mc_energy_density"]) == pytest.approx(exact_e, abs=0.1)
     pairs = _read_csv(tmp_path / "weights_pairs_N8_inst0.csv")
     assert len(pairs) == 8 * 7 // 2
     J = ac.sherrington_kirkpatrick(8, seed=0).J.numpy()
