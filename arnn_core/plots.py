@@ -191,7 +191,7 @@ def training_curves(records: Sequence[dict], max_points: int = 2000) -> go.Figur
     else:
         fig.add_annotation(text="no exact reference at this N", showarrow=False, row=1, col=2,
                            xref="x2 domain", yref="y2 domain", x=0.5, y=0.5)
-    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", row=1, col=2)
     fig.add_trace(go.Scattergl(x=x, y=cols["energy"], name="energy", mode="lines", customdata=beta,
                                line=dict(color=PALETTE[2]), hovertemplate=hover), row=2, col=1)
     fig.add_trace(go.Scattergl(x=x, y=cols["abs_magnetization"], name="|m|", mode="lines", customdata=beta,

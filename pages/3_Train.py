@@ -264,13 +264,14 @@ def live() -> None:
     if recs:
         last = recs[-1]
         if model["mode"] == "variational":
-            m = st.columns(6)
+            m = st.columns(3)
             m[0].metric("step", last.get("step"))
             m[1].metric("β", ui.fmt(last.get("beta"), 4))
-            m[2].metric("f_q", ui.fmt(last.get("free_energy"), 7))
-            m[3].metric("exact f", ui.fmt(last.get("free_energy_exact"), 7))
-            m[4].metric("relative error", ui.fmt(last.get("relative_error"), 3))
-            m[5].metric("samples / s", ui.fmt(last.get("samples_per_second"), 3))
+            m[2].metric("samples / s", ui.fmt(last.get("samples_per_second"), 3))
+            m = st.columns(3)
+            m[0].metric("f_q", ui.fmt(last.get("free_energy"), 7))
+            m[1].metric("exact f", ui.fmt(last.get("free_energy_exact"), 7))
+            m[2].metric("relative error", ui.fmt(last.get("relative_error"), 3))
             ui.show_plot(plots.training_curves(recs), key="train_chart")
             if snap.running and (last.get("step_seconds") or 0) > 1.0:
                 st.caption(f"One step takes {last['step_seconds']:.1f} s; Stop acts between steps — lower the "

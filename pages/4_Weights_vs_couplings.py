@@ -91,15 +91,17 @@ def body():
     m[1].metric("Pearson r (|W| vs |J|)", "n/a" if not math.isfinite(stats_abs["r"]) else f"{stats_abs['r']:.3f}")
     m[2].metric("slope W/J", ui.fmt(stats["slope"], 4))
     m[3].metric("pairs", stats["n_pairs"])
-    if system.n <= ui.HEATMAP_MAX_N:
-        ui.show_plot(plots.side_by_side_heatmaps(W, J, titles=(label, "Couplings J")), key="w_heat")
     c1, c2 = st.columns(2)
     with c1:
-        fig, _ = plots.weights_vs_couplings(W, J, only_coupled=only_coupled)
-        ui.show_plot(fig, key="w_scatter")
-    with c2:
         fig, _ = plots.weights_vs_couplings(W, J, absolute=True, only_coupled=only_coupled)
         ui.show_plot(fig, key="w_scatter_abs")
+    with c2:
+        fig, _ = plots.weights_vs_couplings(W, J, only_coupled=only_coupled)
+        ui.show_plot(fig, key="w_scatter")
+    st.caption("The sign of a learnt W_ij is a gauge freedom (the next layer can flip the sign of its input), so "
+               "the paper's test is |W| against |J|; a first layer pinned to J gives r = 1 by construction.")
+    if system.n <= ui.HEATMAP_MAX_N:
+        ui.show_plot(plots.side_by_side_heatmaps(W, J, titles=(label, "Couplings J")), key="w_heat")
     site_section(net, system, beta)
 
 

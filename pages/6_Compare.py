@@ -115,14 +115,14 @@ def body():
     running = job is not None and job.alive
     st.multiselect("Architectures (those that fit this system)", names, key="w_cmp_archs",
                    format_func=lambda n: ac.get_architecture(n).label)
-    a, b, c, d, e = st.columns(5)
+    a, b, c, d, e, f = st.columns(6)
     a.number_input("β stop", 0.1, 20.0, key="w_cmp_beta_stop", step=0.1, format="%.2f")
     b.number_input("β step", 0.01, 5.0, key="w_cmp_beta_step", step=0.05, format="%.2f")
     c.number_input("steps per β", 1, 10000, key="w_cmp_steps")
     d.number_input("batch", 2, 100000, key="w_cmp_batch")
     e.number_input("learning rate", 1e-6, 1.0, key="w_cmp_lr", format="%.1e")
-    st.selectbox("Device", ac.available_devices(), key="w_device")
-    b1, b2, _ = st.columns([1, 1, 4])
+    f.selectbox("Device", ac.available_devices(), key="w_device")
+    b1, b2, _ = st.columns([2, 1, 4])
     b1.button("Start comparison", type="primary", on_click=start_compare, disabled=running, key="cmp_start")
     b2.button("Stop", on_click=stop_compare, disabled=not running, key="cmp_stop")
     if ss.get("compare_error"):

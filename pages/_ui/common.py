@@ -221,6 +221,11 @@ def active_model() -> dict | None:
     """The last trained network if it belongs to the current system, else None."""
     model = st.session_state.get("model")
     if model and model.get("system_key") == st.session_state.system_key:
+        if model.get("mode") == "variational" and model.get("job") is not None:
+            # a stopped run sits at the last β it reached, not at the schedule's end
+            records = model["job"].snapshot().records
+            if records and records[-1].get("beta") is not None:
+                return dict(model, beta=float(records[-1]["beta"]))
         return model
     return None
 
