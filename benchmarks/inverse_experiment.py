@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sweeps-between", type=int, default=200, help="sweeps (N flips) between samples")
     parser.add_argument("--burn-in", type=int, default=1000, help="burn-in sweeps per chain (default 1000)")
     parser.add_argument("--samples-file", help="reuse samples saved by a previous run (skips Monte Carlo)")
-    parser.add_argument("--epochs", type=int, default=60, help="likelihood epochs (default 60)")
+    parser.add_argument("--epochs", type=int, default=40, help="likelihood epochs (default 40)")
     parser.add_argument("--batch-size", type=int, default=100, help="minibatch (default 100)")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
     parser.add_argument("--init-scale", type=float, default=1.0, help="sk_krsb init_scale (default 1)")
