@@ -173,14 +173,16 @@ def _system_summary(system) -> dict:
     return {"name": system.name, "n": system.n, "edges": system.num_edges, "family": system.family}
 
 
-def _progress(total: int, desc: str):
+def _progress(total: int, desc: str, unit: str = "it"):
     try:
         from tqdm import tqdm
     except ImportError:  # tqdm is a dependency, but the CLI works without it
         return None
     if not sys.stderr.isatty():
         return None
-    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=True,
+                bar_format="{l_bar}{bar}| {n:.4g}/{total_fmt} {unit} [{elapsed}<{remaining}{postfix}]",
+                unit=unit)
 
 
 class _StopOnSigint:
@@ -326,18 +328,21 @@ def _train_variational(args, ac, system, net) -> int:
                   std_threshold=pick(args.std_threshold, "std_threshold", None),
                   clip_grad=args.clip_grad, seed=args.rng_seed)
     final_samples = pick(args.final_samples, "final_samples", 0)
-    bar = _progress(len(betas), f"{net.arch_name} N={system.n}")
+    bar = _progress(len(betas), f"{net.arch_name} N={system.n}", unit="β")
 
     def on_step(record):
         if bar is None:
             return
-        done = len(betas) if record["status"] != "running" else record["beta_index"]  # β values completed
+        # β values completed, with the fraction of the current β's step budget (early leaves jump)
+        budget = kwargs["steps_per_beta"] + (kwargs["init_steps"] if record["beta_index"] == 0 else 0)
+        done = (len(betas) if record["status"] != "running"
+                else record["beta_index"] + min(record["step_in_beta"] / budget, 1.0))
         post = {"β": f"{record['beta']:.3g}", "f": _fmt(record.get("free_energy"), ".6f")}
         if record.get("relative_error") is not None:
             post["rel.err"] = f"{record['relative_error']:.1e}"
         bar.set_postfix(post, refresh=False)
         if done > bar.n:
-            bar.update(done - bar.n)
+            bar.update(round(done - bar.n, 6))
 
     with _StopOnSigint() as sig:
         try:
@@ -382,7 +387,7 @@ def _train_likelihood(args, ac, system, net) -> int:
     kwargs = dict(epochs=args.epochs, batch_size=args.batch_size or 100, lr=args.lr or 1e-3,
                   validation_fraction=args.validation_fraction, seed=args.rng_seed,
                   optimizer=args.optimizer or "adam", clip_grad=args.clip_grad)
-    bar = _progress(args.epochs, f"{net.arch_name} likelihood")
+    bar = _progress(args.epochs, f"{net.arch_name} likelihood", unit="epochs")
 
     def on_step(record):
         if bar is None or record["epoch"] == 0:

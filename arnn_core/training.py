@@ -299,7 +299,7 @@ def _variational_stats(log_q: torch.Tensor, energy: torch.Tensor, x: torch.Tenso
     """Batch statistics of one step (physics.md §5–6), as Python floats."""
     L = log_q + beta * energy
     b = L.shape[0]
-    std = float(L.std(unbiased=b > 1)) if b > 1 else 0.0
+    std = float(L.std(correction=1)) if b > 1 else 0.0
     return {
         "free_energy": float(L.mean()) / (beta * n),
         "free_energy_std": std / (beta * n),
