@@ -59,7 +59,7 @@ ARCHS = {
 }
 H2ARNN_MAX_N = 16  # exact enumeration of 2^(N-1-i) future states: small N only
 
-#: the reference's autograd graph holds ~12 floats per (sample, pair); above this many bytes its
+#: the reference's autograd graph holds 1 + 6(k+1) floats per (sample, pair); above this many bytes its
 #: training step accumulates gradients over batch chunks
 REFERENCE_MEMORY_BYTES = 3 * 2**30
 
@@ -183,7 +183,7 @@ def reinforce_step(sample, log_prob, params, optimizer, system, beta=1.0, chunk=
         energy = system.energy(x)
     lps = []
     for start in range(0, B, chunk):
-        xb = x[start:start + chunk]
+        xb = x if chunk == B else x[start:start + chunk]
         if chunk == B:
             lp = log_prob(xb)
             L = (lp.detach() + beta * energy).detach()
@@ -244,7 +244,7 @@ def bench_one(key, n, batch, repeats, device, with_reference, ref_max_n, log):
             raise RuntimeError(f"reference and ours differ on {label} N={n}: max |Δ log q| = {gap:g}")
         pairs = n * (n - 1) / 2
         chunk = None
-        need = 12 * 4 * pairs * batch * (options["k"] + 1)
+        need = (1 + 6 * (options["k"] + 1)) * 4 * pairs * batch  # saved activations: c and 3 per layer and branch
         if need > REFERENCE_MEMORY_BYTES:
             chunk = max(1, int(batch * REFERENCE_MEMORY_BYTES / need))
             row["reference_chunk"] = chunk
@@ -261,6 +261,45 @@ def bench_one(key, n, batch, repeats, device, with_reference, ref_max_n, log):
     row["sample_ratio"] = row["sample_s"] / row["ref_sample_s"]
     row["train_ratio"] = row["train_s"] / row["ref_train_s"] if trainable else None
     return row
+
+
+def bench_variants(n, batch, repeats, device, log):
+    """SK_1RSB implemented three ways at one N: torch ops (batch chunks, checkpointed), the same
+    chunk function through ``torch.compile``, and the fused C kernels (the default on the CPU)."""
+    system = ac.sherrington_kirkpatrick(n, seed=0)
+    torch.manual_seed(0)
+    net = ac.make_arnn("sk_krsb", system, k=1).to(device)
+    x, _ = net.sample(batch)
+    x = x.clone()  # a copy: no reuse of the sampler's pass, so log_prob does its full work
+    rows = []
+    plain = net._pair_sums
+    for variant in ("torch", "torch.compile", "kernel"):
+        net._pair_sums = plain
+        net.backend = "kernel" if variant == "kernel" else "torch"
+        if variant == "kernel" and not net._use_kernel():
+            log(f"variant kernel unavailable: {ac.architectures.sk.kernel_status()}")
+            continue
+        row = {"variant": variant, "n": n, "batch": batch}
+        if variant == "torch.compile":
+            net._pair_sums = torch.compile(plain)
+            start = time.perf_counter()
+            net.log_prob(x).sum().backward()  # compiles forward and backward (and the last chunk's shape)
+            row["compile_s"] = time.perf_counter() - start
+        with torch.no_grad():
+            row["forward_s"] = best_time(lambda: net.log_prob(x), repeats, device)
+
+        def fwd_bwd():
+            net.zero_grad(set_to_none=True)
+            net.log_prob(x).sum().backward()
+
+        row["forward_backward_s"] = best_time(fwd_bwd, repeats, device)
+        row["sample_s"] = best_time(lambda: net.sample(batch), repeats, device)
+        rows.append(row)
+        log(f"{variant:14} N={n} batch={batch}: log_prob {row['forward_s']:.3g} s, log_prob+backward "
+            f"{row['forward_backward_s']:.3g} s, sample {row['sample_s']:.3g} s"
+            + (f", compile {row['compile_s']:.3g} s" if "compile_s" in row else ""))
+    net._pair_sums = plain
+    return rows
 
 
 def fmt(v, digits=3):
@@ -283,9 +322,12 @@ def main(argv=None):
     parser.add_argument("--device", type=str, default="cpu", help="cpu, cuda, cuda:0 (default cpu)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--no-reference", action="store_true", help="time our implementation only")
-    parser.add_argument("--ref-max-n", type=str, default="sk0=800,sk1=800,default=200",
-                        help="largest N at which each reference runs (key=N,…; default: SK family 800, others 200)")
+    parser.add_argument("--ref-max-n", type=str, default="sk0=400,sk1=400,h2arnn=16,default=200",
+                        help="largest N at which each reference runs (key=N,…; default: SK family 400, others 200; "
+                             "the SK reference takes ~2 min per step at N = 800)")
     parser.add_argument("--json", type=str, default=None, help="write all rows and the summary here")
+    parser.add_argument("--variants", action="store_true",
+                        help="instead: SK_1RSB as torch ops / torch.compile / fused C kernels (at --sizes, default 200)")
     args = parser.parse_args(argv)
 
     device = ac.resolve_device(args.device)
@@ -304,6 +346,14 @@ def main(argv=None):
 
     def log(msg):
         print(msg, flush=True)
+
+    if args.variants:
+        load = os.getloadavg()[0]
+        log(f"# {ac.device_description(device)}; load average {load:.1f}; SK_1RSB implementation variants")
+        rows = [r for n in (sizes if args.sizes else [200]) for r in bench_variants(n, batch, repeats, device, log)]
+        if args.json:
+            Path(args.json).write_text(json.dumps({"variants": rows, "load_average_start": load}, indent=1))
+        return rows, {}
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     log(f"# {ac.device_description(device)}; torch threads {torch.get_num_threads()}; batch {batch}; "

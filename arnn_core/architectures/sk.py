@@ -144,8 +144,10 @@ _KERNEL_SOURCE = r"""
 
 #define BB 64
 
-#define DEFINE_KERNELS(T, SFX, EXP, LOG1P, FABS)                                                   \
-static inline T logsig_##SFX(T z) { T m = z < 0 ? z : (T)0; return m - LOG1P(EXP(-FABS(z))); }     \
+#define DEFINE_KERNELS(T, SFX, EXP, LOG, FABS)                                                   \
+/* logσ(z) = min(z, 0) − log(1 + e^{−|z|}); 1 + e^{−|z|} ∈ [1, 2], so log is as good as log1p in      \
+   absolute terms (what log-probabilities need) and cheaper */                                      \
+static inline T logsig_##SFX(T z) { T m = z < 0 ? z : (T)0; return m - LOG((T)1 + EXP(-FABS(z))); } \
                                                                                                     \
 /* g-sum of one pair over a batch block: acc[b] += sum_br w0 * nested(c[b]) */                      \
 static inline void pair_forward_##SFX(int K, int64_t P, int64_t p, int nb, const T* restrict c,    \
@@ -243,7 +245,7 @@ void sk_backward_##SFX(int64_t N, int64_t B, int K, int64_t P, const T* xT,     
             const int nb = (int)((B - b0) < BB ? (B - b0) : BB);                                    \
             memset(field, 0, (size_t)N * BB * sizeof(T));                                           \
             if (dsum) memset(dsum, 0, (size_t)N * BB * sizeof(T));                                  \
-            T z[8][BB], u[8][BB], du[BB], dz[BB], xi[BB];                                           \
+            T sg[8][BB], u[8][BB], du[BB], dz[BB], xi[BB];                                          \
             for (int64_t i = 0; i < N; i++) {                                                       \
                 const T* d = deltaT + i * B + b0;                                                   \
                 for (int64_t p = seg_lo[i]; p < seg_hi[i]; p++) {                                     \
@@ -253,10 +255,17 @@ void sk_backward_##SFX(int64_t N, int64_t B, int K, int64_t P, const T* xT,     
                     for (int br = 0; br < 2; br++) {                                                \
                         const int64_t base = (int64_t)br * K;                                       \
                         const T bk = bias[(base + K - 1) * P + p], wk = weight[(base + K - 1) * P + p]; \
-                        for (int b = 0; b < nb; b++) { z[K-1][b] = bk + wk * c[b]; u[K-1][b] = logsig_##SFX(z[K-1][b]); } \
-                        for (int j = K - 2; j >= 0; j--) {                                          \
+                        /* recompute the chain, keeping u_j = logσ(z_j) and σ(−z_j) (one exp each) */ \
+                        for (int j = K - 1; j >= 0; j--) {                                          \
                             const T bj = bias[(base + j) * P + p], wj = weight[(base + j) * P + p]; \
-                            for (int b = 0; b < nb; b++) { z[j][b] = bj + wj * u[j+1][b]; u[j][b] = logsig_##SFX(z[j][b]); } \
+                            const T* in = (j == K - 1) ? c : u[j + 1];                              \
+                            for (int b = 0; b < nb; b++) {                                          \
+                                const T zz = bj + wj * in[b];                                       \
+                                const T t = EXP(-FABS(zz));                                         \
+                                const T r = (T)1 / ((T)1 + t);                                      \
+                                u[j][b] = (zz < 0 ? zz : (T)0) - LOG((T)1 + t);                     \
+                                sg[j][b] = zz > 0 ? t * r : r;                                      \
+                            }                                                                       \
                         }                                                                           \
                         const T w0 = out_w[br * P + p];                                             \
                         T s0 = 0;                                                                   \
@@ -267,8 +276,7 @@ void sk_backward_##SFX(int64_t N, int64_t B, int K, int64_t P, const T* xT,     
                             const T* inp = (j == K - 1) ? c : u[j + 1];                             \
                             T sb = 0, sw = 0;                                                       \
                             for (int b = 0; b < nb; b++) {                                          \
-                                /* dσ-term: d logσ(z)/dz = σ(-z) = exp(logσ(z) - z) */              \
-                                dz[b] = du[b] * EXP(u[j][b] - z[j][b]);                             \
+                                dz[b] = du[b] * sg[j][b];  /* d logσ(z)/dz = σ(−z) */               \
                                 sb += dz[b]; sw += dz[b] * inp[b]; du[b] = dz[b] * wj;              \
                             }                                                                       \
                             gb[(base + j) * P + p] += sb;                                           \
@@ -315,8 +323,8 @@ void sk_backward_##SFX(int64_t N, int64_t B, int K, int64_t P, const T* xT,     
     free(gbuf);                                                                                     \
 }
 
-DEFINE_KERNELS(float, f32, expf, log1pf, fabsf)
-DEFINE_KERNELS(double, f64, exp, log1p, fabs)
+DEFINE_KERNELS(float, f32, expf, logf, fabsf)
+DEFINE_KERNELS(double, f64, exp, log, fabs)
 """
 
 _KERNEL_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC", "-shared"]
