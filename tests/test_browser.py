@@ -58,7 +58,10 @@ def server():
     log = open(SHOTS.parent / "_streamlit_server.log", "w") if SHOTS.parent.exists() else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"],
+                             "--browser.gatherUsageStats", "false",
+                             # no module reloading mid-test: a reloaded arnn_core would make the
+                             # session's stored SpinSystem an instance of a stale class
+                             "--server.fileWatcherType", "none"],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 60
     while time.time() < deadline:
