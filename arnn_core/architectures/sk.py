@@ -26,16 +26,31 @@ trainable strictly-upper-triangular W (``W_sl`` for s < l; every pair when dense
 edges when frontier), initialised small and random — not to J — for the paper's "weights vs
 couplings" experiment. Those weights add N(N−1)/2 (dense) or |E| (frontier) trainable parameters.
 
-Speed (physics.md §3, fact 3): ``logits`` gets every c_il of a batch from one exclusive cumulative
-sum over s of ``x_s W_s,:`` (dense) or from a gather over each target's few neighbours
-(frontier), with no Python loop over sites; ``sample`` loops over sites because it must and
-updates the first layer incrementally, ``c_{i+1,l} = c_il + W_il x_i``, so a sample costs O(N²)
-dense and O(N·|F|) on the frontier.
+Initialisation (for training from scratch): every weight normal with standard deviation
+``init_scale/N`` (the paper's code uses 1/N), every bias zero, so q starts close to uniform (the
+infinite-temperature solution) and REINFORCE starts with small, well-scaled gradients.
+
+Speed (physics.md §3, fact 3; numbers from ``benchmarks/speed.py``). Two backends compute the same
+function (the tests check values, gradients and samples against each other):
+
+* **fused C kernels** (default on the CPU, float32/float64; built once with gcc, loaded with
+  ctypes). The teacher-forced pass walks the sites in order for a block of 64 samples at a time,
+  keeping the fields c_·l in a cache-resident (N, 64) buffer that reading spin i updates by one
+  row of W — the exclusive cumulative sum of ``x_s W_s,:`` done incrementally, O(N²) per sample
+  dense and O(N·|F|) on the frontier — and evaluates each pair's nested logσ in registers: no
+  (B, N, N) tensor, no Python loop over sites. The backward is one more such sweep that
+  recomputes the chain (nothing is stored) and accumulates the learnt first layer's gradient
+  from running sums. The sampler is the same sweep with draws; ``log_prob`` of the samples it
+  just returned reuses its pair sums while neither samples nor parameters have changed.
+* **torch operations** (CUDA, or no compiler): every c_il of a batch from one exclusive
+  cumulative sum over s of ``x_s W_sl`` (dense) or a gather over each target's few neighbours
+  (frontier), in batch chunks that are recomputed in backward (checkpointing) to bound memory;
+  the sampler loops over sites and updates c incrementally, ``c_{i+1,l} = c_il + W_il x_i``.
 
 Layout: the pairs (i, l ∈ L_i) are packed site by site into one vector per parameter tensor (so
-``num_params`` is exactly the count above), and the per-site segments are folded two by two —
-a long one with a short one, e.g. sites i and N−1−i when dense — into R rows of width M, so
-the teacher-forced pass works on a (B, R, M) tensor with (almost) no padding.
+``num_params`` is exactly the count above, via :meth:`SKkRSB.pairs`). The torch path folds the
+per-site segments two by two — a long one with a short one, e.g. sites i and N−1−i when dense —
+into R rows of width M, so it works on a (B, R, M) tensor with (almost) no padding.
 """
 
 from __future__ import annotations
@@ -90,6 +105,16 @@ def _targets(J: np.ndarray, frontier: bool) -> list[np.ndarray]:
     return [np.flatnonzero((first < i) & (lidx > i)).astype(np.int64) for i in range(n)]
 
 
+def _count_below(sorted_values: np.ndarray, start: np.ndarray, below: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """For each q: how many of ``sorted_values[start[column[q]]:start[column[q]+1]]`` are < below[q]."""
+    # offset each column's (sorted) block by a column-specific shift so one searchsorted does all
+    n_cols = len(start) - 1
+    shift = float(max(1, int(sorted_values.max(initial=0)) + 2))
+    keys = sorted_values + shift * np.repeat(np.arange(n_cols), np.diff(start))
+    pos = np.searchsorted(keys, below + shift * column, side="left")
+    return pos - start[column]
+
+
 def sk_frontier_sizes(system) -> np.ndarray:
     """|F_i| for every site i of ``system``: the future spins coupled to a drawn spin (physics.md §4)."""
     return np.array([len(t) for t in _targets(system.J.numpy(), True)], dtype=np.int64)
@@ -126,12 +151,11 @@ def sk_krsb_param_count(system, k: int = 1, learn_first_layer: bool = False, spa
     return trainable, edges
 
 
-
 # ---------------------------------------------------------------------- fused CPU kernels (C)
 # The teacher-forced pass, its backward and the sampler as one fused loop each (physics.md §3
 # fact 3): per block of 64 samples, the fields c_·l live in a cache-resident (N, 64) buffer that
 # drawing/reading spin i updates by one row of W, and the nested logσ of every pair is evaluated
-# in registers (gcc vectorises exp/log1p through glibc's libmvec). No (B, N, N) tensor exists.
+# in registers (gcc vectorises exp/log through glibc's libmvec). No (B, N, N) tensor exists.
 # Compiled once per machine with the system's gcc into a cache directory, loaded with ctypes;
 # without gcc (or off the CPU) the torch path below is used instead — same function.
 _KERNEL_SOURCE = r"""
@@ -563,18 +587,22 @@ class SKkRSB(ARNN):
         }
         self._owner_cpu = torch.from_numpy(owner)
         if self.frontier:
-            # neighbours s < i of each slot's target l (padded to the largest degree), for the gather
-            nbrs = [np.flatnonzero(J[:, l]) for l in range(n)]
-            slot_nbr_lists = [nbrs[l][nbrs[l] < i] for i, l in zip(slot_site, slot_target)]
-            degree = max(1, max((len(v) for v in slot_nbr_lists), default=1))
-            nbr = np.zeros((len(slot_site), degree), dtype=np.int64)
-            nbr_mask = np.zeros((len(slot_site), degree))
-            for q, v in enumerate(slot_nbr_lists):
-                nbr[q, :len(v)] = v
-                nbr_mask[q, :len(v)] = 1.0
-            self._index_cpu["slot_nbr"] = torch.from_numpy(nbr)
-            self._index_cpu["slot_nbr_flat"] = torch.from_numpy(nbr * n + slot_target[:, None])
+            # neighbours s < i of each slot's target l (padded to the largest degree), for the gather;
+            # vectorised over slots: column l's sorted neighbours, the first count_q of them are < i
+            rows_l, cols_s = np.nonzero(J.T)                   # row l of Jᵀ: the neighbours s of l, sorted
+            start = np.searchsorted(rows_l, np.arange(n + 1))
+            nbr_of = cols_s if len(cols_s) else np.zeros(1, dtype=np.int64)  # (no couplings at all: all masked)
+            col_start = start[slot_target]
+            count = _count_below(nbr_of, start, slot_site, slot_target)   # neighbours of l below i
+            degree = max(1, int(count.max(initial=0)))
+            d = np.arange(degree)
+            valid = d[None, :] < count[:, None]
+            nbr = np.where(valid, nbr_of[np.minimum(col_start[:, None] + d[None, :], len(nbr_of) - 1)], 0)
+            nbr_mask = valid.astype(np.float64)
+            self._index_cpu["slot_nbr"] = torch.from_numpy(nbr.astype(np.int64))
+            self._index_cpu["slot_nbr_flat"] = torch.from_numpy((nbr * n + slot_target[:, None]).astype(np.int64))
             self._nbr_mask_cpu = torch.from_numpy(nbr_mask)
+            nbrs = [nbr_of[start[l]:start[l + 1]] for l in range(n)]
             self._index_cpu["neighbours"] = [torch.from_numpy(nb[nb > i]) for i, nb in enumerate(nbrs)]
         self._index_cache: dict = {}
 
