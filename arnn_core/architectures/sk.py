@@ -78,8 +78,10 @@ __all__ = ["SKkRSB", "sk_frontier_sizes", "sk_krsb_param_count", "SK_MAX_K", "ke
 #: Largest number of RSB steps offered (k + 1 nested logσ layers).
 SK_MAX_K = 4
 
-#: Elements of one (2, B_chunk, R, M) intermediate above which ``logits`` checkpoints batch chunks.
+#: Torch path: elements of the per-chunk intermediates above which ``logits`` splits the batch into
+#: checkpointed chunks (CPU: stays near the caches; a GPU takes 16× more per chunk).
 _CHUNK_ELEMENTS = 4_000_000
+_CUDA_CHUNK_FACTOR = 16
 
 
 # ---------------------------------------------------------------------- structure (numpy)
@@ -745,7 +747,8 @@ class SKkRSB(ARNN):
         weight = self._padded(self.hidden_weight)
         B = x.shape[0]
         per_row = 2 * self.n_rows * self.width * (self.k + 2)
-        chunk = max(1, _CHUNK_ELEMENTS // per_row)
+        budget = _CHUNK_ELEMENTS * (_CUDA_CHUNK_FACTOR if x.device.type == "cuda" else 1)
+        chunk = max(1, budget // per_row)
         if B <= chunk:
             sums = self._pair_sums(x, W, out_w, bias, weight)
         else:
