@@ -120,6 +120,12 @@ def graph_figure(edges: Sequence[tuple[int, int, float]], n: int, h=None, lattic
                  title: str = "Interaction graph") -> go.Figure:
     """Nodes at a networkx layout, edges red (J > 0, ferromagnetic) or blue (J < 0); node colour = h."""
     pos = graph_layout(edges, n, lattice_shape, seed)
+    if lattice_shape is not None and len(lattice_shape) == 2:
+        # periodic wrap-around bonds would cross the whole drawing; draw nearest neighbours only
+        kept = [(i, j, w) for i, j, w in edges if abs(pos[i] - pos[j]).sum() <= 1.0 + 1e-6]
+        if len(kept) < len(edges):
+            title += f" ({len(edges) - len(kept)} periodic wrap-around bonds not drawn)"
+        edges = kept
     fig = go.Figure()
     for sign, colour, name in ((1, "#d62728", "J > 0"), (-1, "#1f77b4", "J < 0")):
         sel = [(i, j) for i, j, w in edges if (w > 0) == (sign > 0) and w != 0]
@@ -135,11 +141,14 @@ def graph_figure(edges: Sequence[tuple[int, int, float]], n: int, h=None, lattic
                                  line=dict(color=colour, width=1.2), hoverinfo="skip", opacity=0.7))
     hv = as_f32(h) if h is not None else np.zeros(n, dtype=np.float32)
     hmax = max(float(np.abs(hv).max()), 1e-12)
-    fig.add_trace(go.Scatter(x=pos[:, 0], y=pos[:, 1], mode="markers", name="spins",
-                             marker=dict(size=9 if n <= 100 else 6, color=hv, colorscale=DIVERGING, cmin=-hmax,
-                                         cmax=hmax, line=dict(width=0.5, color="#333"),
-                                         colorbar=dict(title="h", x=1.02) if np.any(hv != 0) else None,
-                                         showscale=bool(np.any(hv != 0))),
+    has_field = bool(np.any(hv != 0))
+    marker = dict(size=9 if n <= 100 else 6, line=dict(width=0.5, color="#333"))
+    if has_field:  # node colour = h on the same diverging scale
+        marker.update(color=hv, colorscale=DIVERGING, cmin=-hmax, cmax=hmax, showscale=True,
+                      colorbar=dict(title="h", x=1.02))
+    else:
+        marker.update(color="#888")
+    fig.add_trace(go.Scatter(x=pos[:, 0], y=pos[:, 1], mode="markers", name="spins", marker=marker,
                              text=np.arange(n).astype(str), hovertemplate="spin %{text}<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")

@@ -102,7 +102,7 @@ def summary(system) -> None:
     cols[0].metric("N (spins)", n)
     cols[1].metric("couplings (i<j)", system.num_edges)
     cols[2].metric("density", f"{system.density:.3g}")
-    cols[3].metric("family", system.family)
+    cols[3].metric("family", ui.FAMILY_SHORT.get(system.family, system.family))
     if n <= ui.EXACT_MAX_N:
         st.info(f"Exact enumeration is on: 2^{n} = {2 ** n:,} states (a fraction of a second to a few seconds).")
     elif system.curie_weiss_parameters() is not None:

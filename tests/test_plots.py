@@ -99,15 +99,20 @@ def test_training_curves_without_exact_value():
 
 
 def test_graph_figure_colours_edges_by_sign_and_uses_lattice_positions():
-    system = ac.edwards_anderson(4, dim=2, seed=0)
+    system = ac.edwards_anderson(4, dim=2, periodic=False, seed=0)
     fig = plots.graph_figure(system.edges(), system.n, system.h.numpy(),
                              lattice_shape=system.metadata["lattice_shape"])
     edge_traces = [t for t in fig.data if t.mode == "lines"]
+    assert {t.name for t in edge_traces} == {"J > 0", "J < 0"}
     n_segments = sum(int(np.isfinite(t.x).sum()) // 2 for t in edge_traces)
-    assert n_segments == system.num_edges
+    assert n_segments == system.num_edges == 24
     nodes = fig.data[-1]
     assert len(nodes.x) == 16 and set(np.unique(nodes.x)) == {0, 1, 2, 3}
     _assert_float32_numpy(fig)
+    periodic = ac.edwards_anderson(4, dim=2, periodic=True, seed=0)
+    fig = plots.graph_figure(periodic.edges(), periodic.n, lattice_shape=periodic.metadata["lattice_shape"])
+    drawn = sum(int(np.isfinite(t.x).sum()) // 2 for t in fig.data if t.mode == "lines")
+    assert drawn == 24 and "8 periodic wrap-around bonds not drawn" in fig.layout.title.text
 
 
 def test_distribution_and_other_builders_render():

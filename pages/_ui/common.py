@@ -296,16 +296,17 @@ def page(title: str, icon: str = "🧲") -> None:
     """Common start of every page: config, state, sidebar status."""
     st.set_page_config(page_title=f"{title} · ARNN Spin Lab", page_icon=icon, layout="wide")
     init_state()
-    sidebar_status()
 
 
 def guarded(body: Callable[[], None]) -> None:
-    """Run a page body; an unexpected error becomes one st.error line, never a traceback."""
+    """Run a page body; an unexpected error becomes one st.error line, never a traceback. The
+    sidebar is drawn afterwards, so it shows what the body just changed (a new system, a run)."""
     try:
         body()
     except Exception as exc:  # Streamlit's rerun/stop are BaseExceptions and pass through
         log.error("page error: %s", traceback.format_exc())
         st.error(f"Something went wrong: {jobs.friendly_error(exc)}")
+    sidebar_status()
 
 
 def arch_label(name: str) -> str:
@@ -344,6 +345,10 @@ def _sidebar_status() -> None:
             snap = job.snapshot()
             st.caption("Training job")
             st.markdown(f"{snap.label}: **{snap.state}**, {len(snap.records)} records")
+
+
+FAMILY_SHORT = {"sk": "SK", "curie_weiss": "Curie–Weiss", "edwards_anderson": "EA", "random_regular": "RRG",
+                "erdos_renyi": "Erdős–Rényi", "barabasi_albert": "BA", "edge_list": "edge list", "graph": "graph"}
 
 
 def fmt(x, digits: int = 6) -> str:
