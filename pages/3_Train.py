@@ -28,7 +28,7 @@ REFRESH_SECONDS = 1.0
 def apply_preset() -> None:
     """on_change of the preset box: copy the protocol's numbers into the widgets."""
     ss = st.session_state
-    for key, value in ui.preset_values(ss.w_preset).items():
+    for key, value in ui.preset_values(ss.w_preset, ss.system.n, ss.w_device).items():
         ss[key] = value
 
 

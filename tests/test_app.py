@@ -297,3 +297,17 @@ def test_two_sessions_are_independent():
     assert any("No run yet" in i.value for i in b.info)
     a.session_state.job.stop()
     assert a.session_state.job.join(10)
+
+
+def test_quick_preset_batch_shrinks_for_large_n_on_cpu(app):
+    assert app.session_state.w_batch == 500 and app.session_state.w_preset == "Quick"
+    app.switch_page("pages/1_System.py").run()
+    app.number_input[0].set_value(200)
+    app.button[0].click().run()
+    _clean(app)
+    assert app.session_state.system.n == 200
+    if app.session_state.w_device == "cpu":
+        assert app.session_state.w_batch == 125  # 500·(100/200)²: a step of SK_1RSB stays well under 1 s
+    app.switch_page("pages/3_Train.py").run()
+    _clean(app)
+    assert any("no exact reference" in m.value for m in app.markdown)

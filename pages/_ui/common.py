@@ -77,8 +77,11 @@ WIDGET_DEFAULTS: dict[str, Any] = {
 }
 
 
-def preset_values(name: str) -> dict:
-    """Widget values of a training preset ("Quick" or "Paper's protocol"); {} for "Custom"."""
+def preset_values(name: str, n: int | None = None, device: str = "cpu") -> dict:
+    """Widget values of a training preset ("Quick" or "Paper's protocol"); {} for "Custom".
+
+    On the CPU the quick preset shrinks its batch like 1/N² above N = 100, so that one step of
+    the SK family stays well under a second (Stop acts between steps)."""
     proto = {"Quick": getattr(ac, "QUICK_PROTOCOL", None), "Paper's protocol": getattr(ac, "PAPER_PROTOCOL", None)}.get(name)
     if proto is None:
         return {}
@@ -88,7 +91,9 @@ def preset_values(name: str) -> dict:
             "w_steps_per_beta": int(proto.steps_per_beta), "w_batch": int(proto.batch_size), "w_lr": float(proto.lr),
             "w_init_steps": int(proto.init_steps), "w_early_stop": proto.std_threshold is not None,
             "w_std_threshold": float(proto.std_threshold or 1e-4),
-            "w_final_samples": int(getattr(proto, "final_samples", 5000) or 0)}
+            "w_final_samples": int(getattr(proto, "final_samples", 5000) or 0),
+            **({"w_batch": int(min(proto.batch_size, max(64, proto.batch_size * (100 / n) ** 2)))}
+               if name == "Quick" and n is not None and n > 100 and str(device).startswith("cpu") else {})}
 
 
 # ---------------------------------------------------------------------- state
@@ -143,6 +148,9 @@ def set_system(system: ac.SpinSystem, params: dict | None = None) -> None:
     ss.system_params = dict(params) if params else {"family": system.family}
     ss.net = None
     ss.net_key = None
+    if ss.get("w_preset") == "Quick":
+        for key, value in preset_values("Quick", system.n, ss.get("w_device") or "cpu").items():
+            ss[key] = value
 
 
 def init_state() -> None:
