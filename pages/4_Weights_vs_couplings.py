@@ -54,6 +54,8 @@ def body():
     net, description, trained = ui.network_for_inspection()
     model = ui.active_model()
     beta = float(model["beta"]) if model else float(ss.w_sample_beta)
+    if model is None and getattr(net, "analytic", False):
+        net.set_beta(beta)  # exact architectures: their weights are those of this β
     st.markdown(f"**{description}** on **{system.name}** (N = {system.n}).")
     job = ss.get("job")
     if model is not None and job is not None and job.alive:

@@ -311,3 +311,29 @@ def test_quick_preset_batch_shrinks_for_large_n_on_cpu(app):
     app.switch_page("pages/3_Train.py").run()
     _clean(app)
     assert any("no exact reference" in m.value for m in app.markdown)
+
+
+def test_exact_architecture_and_lattice_samples(app):
+    import arnn_core as ac
+    ss = app.session_state
+    ss.system = ac.sherrington_kirkpatrick(10, seed=4)
+    ss.system_key = "sk10"
+    ss.arch_name, ss.arch_options = "h2arnn", {}
+    app.switch_page("pages/4_Weights_vs_couplings.py").run()
+    _clean(app)
+    app.switch_page("pages/5_Samples.py").run()
+    app.button(key="draw").click().run()
+    _clean(app)
+    # the exact network reproduces the exact P(m): bars and exact line agree
+    pm = _charts(app)[0]["data"]
+    assert [tr["name"] for tr in pm] == ["ARNN", "exact"]
+    # a 2D lattice shows its samples as images
+    app.switch_page("pages/1_System.py").run()
+    app.selectbox(key="system_family").set_value("ea2d").run()
+    app.button[0].click().run()
+    app.session_state.arch_name, app.session_state.arch_options = "sl", {}
+    app.switch_page("pages/5_Samples.py").run()
+    app.button(key="draw").click().run()
+    _clean(app)
+    types = [tr["type"] for fig in _charts(app) for tr in fig["data"]]
+    assert types.count("heatmap") >= 4

@@ -154,6 +154,16 @@ def test_deep_link_train_weights_and_screenshots(server, page):
     batch.press("Tab")
     _settle(pg)
     pg.get_by_role("button", name="Start").click()
+    pg.get_by_text("samples / s").first.wait_for(timeout=60_000)  # first records are drawn
+    # training survives a page switch: leave for System, come back, it has gone on
+    before = int(_metric(pg, "step"))
+    pg.get_by_role("link", name="System").first.click()
+    pg.get_by_role("heading", name="Spin system", exact=True).wait_for()
+    pg.wait_for_timeout(3000)
+    pg.get_by_role("link", name="Train").first.click()
+    pg.get_by_role("heading", name="Train", exact=True).wait_for()
+    pg.get_by_text("samples / s").first.wait_for()
+    assert int(_metric(pg, "step")) > before, "training did not go on while another page was open"
     sizes, steps = [], 0
     deadline = time.time() + 120
     while time.time() < deadline:
