@@ -32,8 +32,9 @@ def body():
         "check it against exact enumeration."
     )
     st.latex(r"q(x_i{=}{+}1\mid x_{<i}) = \sigma\!\Big(2\beta\,\underbrace{\big(h_i + \textstyle\sum_{s<i} J_{si}\,x_s\big)}_{\text{first layer: weights}=J,\ \text{bias}=h}"
-             r" + \log\rho_i^{+} - \log\rho_i^{-}\Big),\qquad"
-             r"\rho_i^{\pm}=\sum_{x_{>i}} e^{\beta\sum_{l>i}(h_l \pm J_{il} + c_{il})x_l+\beta\sum_{i<l<l'}J_{ll'}x_lx_{l'}}")
+             r" + \log\rho_i^{+} - \log\rho_i^{-}\Big)")
+    st.latex(r"\rho_i^{\pm}=\sum_{x_{>i}} e^{\beta\sum_{l>i}(h_l \pm J_{il} + c_{il})x_l+\beta\sum_{i<l<l'}J_{ll'}x_lx_{l'}},"
+             r"\qquad c_{il}=\sum_{s<i}J_{sl}\,x_s")
     ss = st.session_state
     c1, c2 = st.columns([2, 3])
     with c1:

@@ -391,7 +391,12 @@ def param_scaling(counts: dict[str, tuple[np.ndarray, np.ndarray]], current_n: i
         fig.add_trace(go.Scatter(x=as_f32(ns), y=ps, mode="lines+markers", name=label,
                                  line=dict(color=PALETTE[k % len(PALETTE)])))
     if current_n is not None:
-        fig.add_vline(x=current_n, line_dash="dot", line_color="grey", annotation_text=f"N = {current_n}")
+        # a two-point trace, not add_vline: shapes on log axes take log10 coordinates
+        finite = [float(np.nanmax(as_f32(ps))) for _, ps in counts.values() if np.any(np.asarray(ps) > 0)]
+        top = max(finite) if finite else 10.0
+        fig.add_trace(go.Scatter(x=np.array([current_n, current_n], np.float32),
+                                 y=np.array([1.0, top], np.float32), mode="lines", name=f"this system: N = {current_n}",
+                                 line=dict(color="grey", dash="dot")))
     fig.update_xaxes(title="N", type="log")
     fig.update_yaxes(title="trainable + fixed parameters", type="log")
     return _layout(fig, "How the parameter count scales with N", height=380)

@@ -120,7 +120,8 @@ def body():
     spec = ac.get_architecture(name)
     st.markdown(spec.description)
     if spec.latex:
-        st.latex(spec.latex)
+        for line in ui.latex_lines(spec.latex):
+            st.latex(line)
     tags = [t for t, on in (("exact", spec.exact), ("analytic in β (not trained)", spec.analytic)) if on]
     if tags:
         st.caption(" · ".join(tags))

@@ -337,3 +337,12 @@ def test_exact_architecture_and_lattice_samples(app):
     _clean(app)
     types = [tr["type"] for fig in _charts(app) for tr in fig["data"]]
     assert types.count("heatmap") >= 4
+
+
+def test_long_formulas_are_split_at_top_level_separators():
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from pages._ui.common import latex_lines
+    assert latex_lines(r"a = b,\quad c = \left(d \quad e\right),\ f = \Big(g,\ h\Big)") == [
+        "a = b", r"c = \left(d \quad e\right)", r"f = \Big(g,\ h\Big)"]
+    assert latex_lines(r"x^{a \quad b}") == [r"x^{a \quad b}"]

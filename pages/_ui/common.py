@@ -371,6 +371,33 @@ def fmt(x, digits: int = 6) -> str:
     return f"{xf:.{digits}g}"
 
 
+def latex_lines(latex: str) -> list[str]:
+    """Split a long display formula at its top-level ``\\quad`` separators, so each piece gets
+    its own st.latex line instead of being cut off at the page edge."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(latex):
+        ch = latex[i]
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif latex.startswith(("\\left", "\\Big(", "\\big(", "\\Bigg(", "\\bigg("), i):
+            depth += 1
+        elif latex.startswith(("\\right", "\\Big)", "\\big)", "\\Bigg)", "\\bigg)"), i):
+            depth -= 1
+        elif depth == 0:
+            sep = next((t for t in ("\\qquad", "\\quad", ",\\ ") if latex.startswith(t, i)), None)
+            if sep:
+                parts.append(latex[start:i])
+                i += len(sep)
+                start = i
+                continue
+        i += 1
+    parts.append(latex[start:])
+    parts = [p.strip().rstrip(",;").strip() for p in parts]
+    return [p for p in parts if p]
+
+
 def show_plot(fig, key: str | None = None) -> None:
     st.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
 
