@@ -173,31 +173,21 @@ def best_time(fn, repeats: int, device) -> float:
     return best
 
 
-def reinforce_step(sample, log_prob, params, optimizer, system, beta=1.0, chunk=None):
-    """One REINFORCE step of physics.md §5 (mean baseline); ``chunk`` accumulates gradients."""
-    x, _ = sample()
+def reinforce_step(sample, log_prob, optimizer, system, beta=1.0, chunk=None):
+    """One REINFORCE step of physics.md §5 with the mean baseline: ∇ ≈ mean((L − mean L) ∇log q),
+    L = log q + βH. The baseline uses the sampler's log q (equal to log_prob); ``chunk`` splits the
+    backward into batch chunks whose gradients accumulate (same gradient, less memory)."""
+    x, log_q = sample()
     optimizer.zero_grad(set_to_none=True)
     B = x.shape[0]
-    chunk = chunk or B
     with torch.no_grad():
-        energy = system.energy(x)
-    lps = []
-    for start in range(0, B, chunk):
-        xb = x if chunk == B else x[start:start + chunk]
-        if chunk == B:
-            lp = log_prob(xb)
-            L = (lp.detach() + beta * energy).detach()
-            ((L - L.mean()) * lp).mean().backward()
-            lps.append(lp.detach())
-        else:
-            # the baseline needs log q of the whole batch first: one no-grad pass, then chunks
-            if start == 0:
-                with torch.no_grad():
-                    full = torch.cat([log_prob(x[s:s + chunk]) for s in range(0, B, chunk)])
-                L = full + beta * energy
-                coef = (L - L.mean()) / B
-            lp = log_prob(xb)
-            (coef[start:start + chunk] * lp).sum().backward()
+        L = log_q + beta * system.energy(x)
+        coef = (L - L.mean()) / B
+    if chunk is None or chunk >= B:
+        (coef * log_prob(x)).sum().backward()
+    else:
+        for start in range(0, B, chunk):
+            (coef[start:start + chunk] * log_prob(x[start:start + chunk])).sum().backward()
     optimizer.step()
 
 
@@ -229,7 +219,7 @@ def bench_one(key, n, batch, repeats, device, with_reference, ref_max_n, log):
     opt = torch.optim.Adam(net.parameters(), lr=1e-3) if trainable else None
     sample = lambda: net.sample(batch)
     row["sample_s"] = best_time(sample, repeats, device)
-    row["train_s"] = (best_time(lambda: reinforce_step(sample, net.log_prob, None, opt, system), repeats, device)
+    row["train_s"] = (best_time(lambda: reinforce_step(sample, net.log_prob, opt, system), repeats, device)
                       if trainable else None)
     if not with_reference or n > ref_max_n.get(key, ref_max_n["default"]):
         row["reference"] = "skipped (too slow at this N; see --ref-max-n)" if with_reference else "off"
@@ -252,11 +242,11 @@ def bench_one(key, n, batch, repeats, device, with_reference, ref_max_n, log):
         ref_sample = lambda: ref.sample(batch)
         row["ref_sample_s"] = best_time(ref_sample, repeats, device)
         row["ref_train_s"] = best_time(
-            lambda: reinforce_step(ref_sample, ref.log_prob, None, ref_opt, system, chunk=chunk), repeats, device)
+            lambda: reinforce_step(ref_sample, ref.log_prob, ref_opt, system, chunk=chunk), repeats, device)
     else:
         ref_sample = lambda: sample_by_full_passes(net, batch)
         row["ref_sample_s"] = best_time(ref_sample, repeats, device)
-        row["ref_train_s"] = (best_time(lambda: reinforce_step(ref_sample, net.log_prob, None, opt, system),
+        row["ref_train_s"] = (best_time(lambda: reinforce_step(ref_sample, net.log_prob, opt, system),
                                         repeats, device) if trainable else None)
     row["sample_ratio"] = row["sample_s"] / row["ref_sample_s"]
     row["train_ratio"] = row["train_s"] / row["ref_train_s"] if trainable else None
