@@ -5,6 +5,8 @@ One command:
     python benchmarks/speed.py                 # N ∈ {50, 100, 200, 400, 800}, batch 2000 (~10 min on 2 cores)
     python benchmarks/speed.py --quick         # N ∈ {50, 100, 200}, batch 1000 (~2 min)
     python benchmarks/speed.py --sizes 200 --archs sk1,made23 --json out.json
+    python benchmarks/speed.py --variants      # SK_1RSB: torch ops vs torch.compile vs fused C kernels
+    python benchmarks/speed.py --sparse        # SK_1RSB on 2D EA: frontier vs dense hidden units
 
 For every N and architecture it prints the time of ``sample(batch)`` and of one REINFORCE step
 (sample + log_prob + energy + backward + Adam step, physics.md §5), for our implementation
@@ -292,6 +294,26 @@ def bench_variants(n, batch, repeats, device, log):
     return rows
 
 
+def bench_sparse(sides, batch, repeats, device, log):
+    """SK_1RSB on 2D Edwards–Anderson lattices (periodic L×L): frontier vs dense hidden units
+    (physics.md §4) — parameters and the time of sampling and of one REINFORCE step."""
+    rows = []
+    for L in sides:
+        system = ac.edwards_anderson(L, dim=2, periodic=True, seed=0)
+        for sparse in ("frontier", "dense"):
+            torch.manual_seed(0)
+            net = ac.make_arnn("sk_krsb", system, k=1, sparse=sparse).to(device)
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            sample = lambda: net.sample(batch)
+            row = {"L": L, "n": system.n, "sparse": sparse, "params": net.num_params(),
+                   "sample_s": best_time(sample, repeats, device),
+                   "train_s": best_time(lambda: reinforce_step(sample, net.log_prob, opt, system), repeats, device)}
+            rows.append(row)
+            log(f"EA 2D L={L:<3} N={system.n:<5} {sparse:9} params {row['params']:>9}  sample {row['sample_s']:.3g} s  "
+                f"train step {row['train_s']:.3g} s")
+    return rows
+
+
 def fmt(v, digits=3):
     if v is None:
         return "—"
@@ -316,6 +338,8 @@ def main(argv=None):
                         help="largest N at which each reference runs (key=N,…; default: SK family 400, others 200; "
                              "the SK reference takes ~2 min per step at N = 800)")
     parser.add_argument("--json", type=str, default=None, help="write all rows and the summary here")
+    parser.add_argument("--sparse", action="store_true",
+                        help="instead: SK_1RSB frontier vs dense on 2D EA lattices L = 16, 24 (or --sizes as L)")
     parser.add_argument("--variants", action="store_true",
                         help="instead: SK_1RSB as torch ops / torch.compile / fused C kernels (at --sizes, default 200)")
     args = parser.parse_args(argv)
@@ -336,6 +360,14 @@ def main(argv=None):
 
     def log(msg):
         print(msg, flush=True)
+
+    if args.sparse:
+        load = os.getloadavg()[0]
+        log(f"# {ac.device_description(device)}; load average {load:.1f}; batch {batch}; frontier vs dense")
+        rows = bench_sparse(sizes if args.sizes else [16, 24], batch, repeats, device, log)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"sparse": rows, "load_average_start": load}, indent=1))
+        return rows, {}
 
     if args.variants:
         load = os.getloadavg()[0]
