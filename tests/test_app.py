@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,8 +196,10 @@ def test_stop_ends_a_long_run(app):
     app.button(key="start").click().run()
     job = app.session_state.job
     assert job.alive
+    t0 = time.monotonic()
     app.button(key="stop").click().run()
     assert job.join(10)
+    assert time.monotonic() - t0 < 3.0, "Stop took more than a step or two"
     assert job.snapshot().state == "stopped"
     app.run()
     _clean(app)
@@ -346,3 +349,11 @@ def test_long_formulas_are_split_at_top_level_separators():
     assert latex_lines(r"a = b,\quad c = \left(d \quad e\right),\ f = \Big(g,\ h\Big)") == [
         "a = b", r"c = \left(d \quad e\right)", r"f = \Big(g,\ h\Big)"]
     assert latex_lines(r"x^{a \quad b}") == [r"x^{a \quad b}"]
+
+
+def test_unfit_architecture_is_a_warning_on_inspection_pages(app):
+    app.session_state.arch_name, app.session_state.arch_options = "cw_n", {}
+    for page in ("pages/4_Weights_vs_couplings.py", "pages/5_Samples.py"):
+        app.switch_page(page).run()
+        assert not app.exception and not app.error
+        assert any("does not fit" in w.value for w in app.warning)

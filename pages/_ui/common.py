@@ -225,6 +225,10 @@ def build_net(device: str | None = None, arch: str | None = None, options: dict 
     return net
 
 
+class ArchitectureUnfit(ValueError):
+    """The chosen architecture cannot be built for the current system (said to the user as a warning)."""
+
+
 def active_model() -> dict | None:
     """The last trained network if it belongs to the current system, else None."""
     model = st.session_state.get("model")
@@ -247,6 +251,14 @@ def network_for_inspection():
     ss = st.session_state
     key = (ss.system_key, ss.arch_name, json.dumps(ss.arch_options, sort_keys=True))
     if ss.get("net") is None or ss.get("net_key") != key:
+        spec, options = current_arch()
+        problem = architecture_problem(spec, ss.system, options)
+        if problem:
+            raise ArchitectureUnfit(f"{spec.label} does not fit {ss.system.name}: {problem} "
+                                    "Choose another architecture on the Architecture page.")
+        too_big = jobs.check_fits_device(spec, ss.system, options, 1, "cpu")
+        if too_big:
+            raise ArchitectureUnfit(too_big)
         ss.net = build_net(device="cpu")
         ss.net_key = key
     spec = ac.get_architecture(ss.arch_name)
@@ -311,6 +323,8 @@ def guarded(body: Callable[[], None]) -> None:
     sidebar is drawn afterwards, so it shows what the body just changed (a new system, a run)."""
     try:
         body()
+    except ArchitectureUnfit as exc:
+        st.warning(str(exc))
     except Exception as exc:  # Streamlit's rerun/stop are BaseExceptions and pass through
         log.error("page error: %s", traceback.format_exc())
         st.error(f"Something went wrong: {jobs.friendly_error(exc)}")
