@@ -276,6 +276,8 @@ def bench_variants(n, batch, repeats, device, log):
             net._pair_sums = torch.compile(plain)
             start = time.perf_counter()
             net.log_prob(x).sum().backward()  # compiles forward and backward (and the last chunk's shape)
+            with torch.no_grad():
+                net.log_prob(x)               # and the no-grad graph (another compilation)
             row["compile_s"] = time.perf_counter() - start
         with torch.no_grad():
             row["forward_s"] = best_time(lambda: net.log_prob(x), repeats, device)
