@@ -425,3 +425,44 @@ def test_bad_options_are_refused():
         net.sample(0)
     with pytest.raises(ValueError, match="backend"):
         sk_module.SKkRSB(system, backend="cuda-graphs")
+
+
+# ---------------------------------------------------------------------- the speed benchmark's reference
+def _speed_module():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+    spec = importlib.util.spec_from_file_location("arnn_speed_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_benchmark_reference_is_the_same_network(k):
+    """The per-site reference of benchmarks/speed.py computes our function with our parameter count."""
+    speed = _speed_module()
+    system = ac.sherrington_kirkpatrick(9, seed=8)
+    net = randomise(ac.make_arnn("sk_krsb", system, k=k).double(), seed=5)
+    ref = speed.ReferenceSK(system, k, dtype=torch.float64)
+    ref.copy_from(net)
+    assert sum(p.numel() for p in ref.parameters()) == net.num_params()
+    X = all_states(9)
+    assert torch.allclose(ref.log_prob(X), net.log_prob(X), atol=1e-12)
+    x, log_q = ref.sample(200)
+    assert torch.allclose(log_q, net.log_prob(x), atol=1e-10)
+
+
+def test_speed_benchmark_runs_end_to_end(tmp_path, capsys):
+    speed = _speed_module()
+    out = tmp_path / "speed.json"
+    threads = torch.get_num_threads()
+    try:
+        rows, summary = speed.main(["--sizes", "8", "--batch", "16", "--repeats", "1", "--threads", "1",
+                                    "--archs", "sk0,sk1,1p", "--json", str(out)])
+    finally:
+        torch.set_num_threads(threads)  # main() sets the process's thread count
+    assert {r["arch"] for r in rows} == {"SK_RS", "SK_1RSB", "1P"}
+    for r in rows:
+        assert r["sample_s"] > 0 and r["ref_sample_s"] > 0 and r["train_s"] > 0 and r["ref_train_s"] > 0
+    assert out.exists() and "SK_1RSB" in capsys.readouterr().out
