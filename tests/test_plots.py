@@ -136,3 +136,12 @@ def test_compare_figure_falls_back_to_free_energy():
     fig = plots.compare_figure({"SL": {"per_beta": [{"beta": 0.1, "free_energy": -3.0, "relative_error": None}]}})
     assert fig.layout.yaxis.type != "log"
     assert fig.data[0].y[0] == np.float32(-3.0)
+
+
+def test_coupling_histogram_is_binned_in_python():
+    J = ac.sherrington_kirkpatrick(300, seed=0).J
+    fig = plots.coupling_histogram(J)
+    bar = fig.data[0]
+    assert bar.type == "bar" and len(bar.x) <= 80
+    assert float(bar.y.sum()) == 300 * 299 / 2
+    _assert_float32_numpy(fig)
