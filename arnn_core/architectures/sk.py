@@ -221,7 +221,8 @@ void sk_run_##SFX(int mode, int64_t N, int64_t B, int K, int64_t P, T* xT,      
                 const T* ud = u_draw + i * B + b0;                                                  \
                 for (int b = 0; b < nb; b++) {                                                      \
                     T logit = a + w * field[i * BB + b] + acc[b];                                   \
-                    T prob = (T)1 / ((T)1 + EXP(-logit));                                           \
+                    const T t = EXP(-FABS(logit));  /* σ(logit) without overflow (fast-math: no inf) */ \
+                    T prob = logit >= 0 ? (T)1 / ((T)1 + t) : t / ((T)1 + t);                       \
                     T s = ud[b] < prob ? (T)1 : (T)-1;                                              \
                     xrow[b] = s;                                                                    \
                     lq[b] += logsig_##SFX(s * logit);                                               \
