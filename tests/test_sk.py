@@ -466,3 +466,22 @@ def test_speed_benchmark_runs_end_to_end(tmp_path, capsys):
     for r in rows:
         assert r["sample_s"] > 0 and r["ref_sample_s"] > 0 and r["train_s"] > 0 and r["ref_train_s"] > 0
     assert out.exists() and "SK_1RSB" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_extreme_parameters_stay_finite(backend):
+    """Saturated logits (|logit| ~ 10³) and large hidden weights: no inf/NaN in samples, log q or gradients."""
+    system = ac.sherrington_kirkpatrick(20, seed=1)
+    net = ac.make_arnn("sk_krsb", system, k=2)
+    net.backend = backend
+    with torch.no_grad():
+        net.hidden_weight.normal_(0, 50.0)
+        net.hidden_bias.normal_(0, 50.0)
+        net.out_weight.normal_(0, 20.0)
+        net.site_bias.normal_(0, 300.0)
+    x, log_q = net.sample(64, generator=torch.Generator().manual_seed(0))
+    lp = net.log_prob(x.clone())
+    assert torch.isfinite(log_q).all() and torch.isfinite(lp).all()
+    assert torch.allclose(lp, log_q, atol=1e-2, rtol=1e-5)
+    lp.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
