@@ -283,8 +283,9 @@ def estimate_memory_bytes(spec, system, options: dict, batch_size: int, dtype_by
         per_sample = 2 ** min(n - 1, 40) * 4
     else:
         per_sample = trainable + fixed + 4 * n
-    # activations in the forward pass are kept for backward (×2 for the pre-activations)
-    return int(dtype_bytes * (4 * (trainable + fixed) + 2 * batch_size * per_sample))
+    # activations in the forward pass are kept for backward (×2 for the pre-activations);
+    # capped so that absurd sizes (H2ARNN at N = 2000 has 2^2000 units) stay printable floats
+    return int(min(dtype_bytes * (4 * (trainable + fixed) + 2 * batch_size * per_sample), 2**70))
 
 
 def check_fits_device(spec, system, options: dict, batch_size: int, device, dtype_bytes: int = 4) -> str | None:

@@ -85,7 +85,7 @@ def scaling_counts(family_params_json: str, arch: str, options_json: str) -> tup
         if c is None:
             continue
         ns.append(system.n)
-        ps.append(int(c[0]) + int(c[1]))
+        ps.append(float(min(int(c[0]) + int(c[1]), 10**30)))
     return ns, ps
 
 
@@ -105,7 +105,8 @@ def body():
         c = counts(spec, system, spec.defaults())
         problem = ui.architecture_problem(spec, system, spec.defaults())
         rows.append({"name": spec.name, "architecture": spec.label,
-                     "trainable": None if c is None else int(c[0]), "fixed": None if c is None else int(c[1]),
+                     "trainable": ui.fmt_count(None if c is None else c[0]),
+                     "fixed": ui.fmt_count(None if c is None else c[1]),
                      "exact": "yes" if spec.exact else "", "fits this system": "yes" if problem is None else "no",
                      "_why": problem})
     st.markdown(f"All architectures for **{system.name}** (N = {system.n}), default options:")
@@ -135,8 +136,8 @@ def body():
     problem = problem or ui.architecture_problem(spec, system, options)
     c = counts(spec, system, options)
     m1, m2, m3 = st.columns(3)
-    m1.metric("trainable parameters", "—" if c is None else f"{int(c[0]):,}")
-    m2.metric("fixed parameters", "—" if c is None else f"{int(c[1]):,}")
+    m1.metric("trainable parameters", ui.fmt_count(None if c is None else c[0]))
+    m2.metric("fixed parameters", ui.fmt_count(None if c is None else c[1]))
     need = jobs.estimate_memory_bytes(spec, system, options, int(ss.w_batch))
     m3.metric(f"memory per step (batch {int(ss.w_batch)})", "—" if need is None else f"{need / 2**20:,.0f} MB")
     if problem:

@@ -51,6 +51,8 @@ def body():
     ss = st.session_state
     system = ss.system
     st.title("Weights vs couplings")
+    if not ui.inspection_allowed():
+        return
     net, description, trained = ui.network_for_inspection()
     model = ui.active_model()
     beta = float(model["beta"]) if model else float(ss.w_sample_beta)

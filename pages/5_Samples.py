@@ -37,6 +37,8 @@ def body():
     ss = st.session_state
     system = ss.system
     st.title("Samples")
+    if not ui.inspection_allowed():
+        return
     net, description, trained = ui.network_for_inspection()
     model = ui.active_model()
     st.markdown(f"**{description}** on **{system.name}** (N = {system.n}).")

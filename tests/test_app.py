@@ -357,3 +357,26 @@ def test_unfit_architecture_is_a_warning_on_inspection_pages(app):
         app.switch_page(page).run()
         assert not app.exception and not app.error
         assert any("does not fit" in w.value for w in app.warning)
+
+
+def test_large_system_pages_stay_light(app):
+    """N = 2000: every page renders quickly; nothing builds a 20-million-parameter network on load."""
+    app.switch_page("pages/1_System.py").run()
+    app.number_input[0].set_value(2000)
+    app.button[0].click().run()
+    _clean(app)
+    assert app.session_state.system.n == 2000
+    for page in PAGES:
+        t0 = time.monotonic()
+        app.switch_page(page).run()
+        _clean(app)
+        assert time.monotonic() - t0 < 30
+    app.switch_page("pages/2_Architecture.py").run()
+    df = app.dataframe[0].value
+    assert dict(zip(df["name"], df["fits this system"]))["h2arnn"] == "no"
+    app.selectbox(key="arch_pick").set_value("h2arnn").run()
+    _clean(app)
+    app.switch_page("pages/4_Weights_vs_couplings.py").run()
+    _clean(app)
+    assert app.button(key="inspect_build") is not None
+    assert app.session_state.net is None

@@ -373,6 +373,41 @@ FAMILY_SHORT = {"sk": "SK", "curie_weiss": "Curie–Weiss", "edwards_anderson": 
                 "erdos_renyi": "Erdős–Rényi", "barabasi_albert": "BA", "edge_list": "edge list", "graph": "graph"}
 
 
+def fmt_count(n) -> str:
+    """A parameter count for a table cell; astronomically large ones (H2ARNN at large N) as 10^k."""
+    if n is None:
+        return "—"
+    n = int(n)
+    return f"{n:,}" if n < 10**12 else f"≈10^{math.log10(n):.0f}"
+
+
+#: Above this many parameters an untrained network is built for inspection only on request.
+INSPECT_MAX_PARAMS = 2_000_000
+
+
+def inspection_allowed() -> bool:
+    """False (after drawing a note and a button) when inspecting would first build a big untrained
+    network: pages do no heavy work on load."""
+    ss = st.session_state
+    if active_model() is not None:
+        return True
+    spec, options = current_arch()
+    try:
+        counts = spec.param_count(ss.system, **options) if spec.param_count else None
+    except Exception:
+        counts = None
+    total = 0 if counts is None else int(counts[0]) + int(counts[1])
+    key = (ss.system_key, ss.arch_name, json.dumps(ss.arch_options, sort_keys=True))
+    if total <= INSPECT_MAX_PARAMS or ss.get("inspect_ok") == key:
+        return True
+    st.info(f"No trained network for this system yet, and building an untrained {spec.label} here means "
+            f"{fmt_count(total)} parameters. Train one first, or build it anyway.")
+    if st.button("Build the untrained network", key="inspect_build"):
+        ss.inspect_ok = key
+        return True
+    return False
+
+
 def fmt(x, digits: int = 6) -> str:
     if x is None:
         return "—"
