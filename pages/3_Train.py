@@ -52,7 +52,7 @@ def settings() -> None:
         d.number_input("steps per β", 1, 100000, key="w_steps_per_beta", on_change=mark_custom)
         a, b, c, d = st.columns(4)
         a.number_input("batch size", 2, 100000, key="w_batch", on_change=mark_custom)
-        b.number_input("learning rate", 1e-6, 1.0, key="w_lr", format="%.1e", on_change=mark_custom)
+        b.number_input("learning rate", 1e-6, 1.0, key="w_lr", step=1e-4, format="%.1e", on_change=mark_custom)
         c.number_input("initial steps at first β", 0, 100000, key="w_init_steps", on_change=mark_custom)
         d.number_input("seed", 0, 2**31 - 1, key="w_seed")
         a, b, c, d = st.columns(4)
@@ -92,7 +92,7 @@ def likelihood_settings() -> None:
     a, b, c, d = st.columns(4)
     a.number_input("epochs", 1, 10000, key="w_lik_epochs")
     b.number_input("batch size", 1, 100000, key="w_lik_batch")
-    c.number_input("learning rate", 1e-6, 1.0, key="w_lik_lr", format="%.1e")
+    c.number_input("learning rate", 1e-6, 1.0, key="w_lik_lr", step=1e-4, format="%.1e")
     d.number_input("validation fraction", 0.0, 0.9, key="w_lik_val", step=0.05)
 
 

@@ -120,7 +120,7 @@ def body():
     b.number_input("β step", 0.01, 5.0, key="w_cmp_beta_step", step=0.05, format="%.2f")
     c.number_input("steps per β", 1, 10000, key="w_cmp_steps")
     d.number_input("batch", 2, 100000, key="w_cmp_batch")
-    e.number_input("learning rate", 1e-6, 1.0, key="w_cmp_lr", format="%.1e")
+    e.number_input("learning rate", 1e-6, 1.0, key="w_cmp_lr", step=1e-4, format="%.1e")
     f.selectbox("Device", ac.available_devices(), key="w_device")
     b1, b2, _ = st.columns([2, 1, 4])
     b1.button("Start comparison", type="primary", on_click=start_compare, disabled=running, key="cmp_start")

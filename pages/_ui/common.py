@@ -60,7 +60,7 @@ WIDGET_DEFAULTS: dict[str, Any] = {
     "w_final_samples": 5000,
     "w_lik_beta": 1.0,
     "w_lik_samples": 2000,
-    "w_lik_sweeps": 2,
+    "w_lik_sweeps": 10,
     "w_lik_burn": 200,
     "w_lik_epochs": 20,
     "w_lik_batch": 100,
@@ -362,11 +362,12 @@ def _sidebar_status() -> None:
         opts = ", ".join(f"{k}={v}" for k, v in ss.arch_options.items())
         st.caption("Architecture")
         st.markdown(f"**{arch_label(ss.arch_name)}**" + (f"  \n{opts}" if opts else ""))
-        job = ss.get("job")
-        if job is not None:
-            snap = job.snapshot()
-            st.caption("Training job")
-            st.markdown(f"{snap.label}: **{snap.state}**, {len(snap.records)} records")
+        for attr, title in (("job", "Training job"), ("compare_job", "Comparison")):
+            job = ss.get(attr)
+            if job is not None:
+                snap = job.snapshot()
+                st.caption(title)
+                st.markdown(f"{snap.label}: **{snap.state}**, {len(snap.records)} records")
 
 
 FAMILY_SHORT = {"sk": "SK", "curie_weiss": "Curie–Weiss", "edwards_anderson": "EA", "random_regular": "RRG",
