@@ -390,8 +390,17 @@ def _kernel_library():
 
 def _build_kernel_library():
     key = hashlib.sha256("\n".join([_KERNEL_SOURCE, " ".join(_KERNEL_FLAGS), _cpu_signature()]).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("ARNN_CACHE_DIR") or Path.home() / ".cache" / "arnn_core")
-    cache.mkdir(parents=True, exist_ok=True)
+    candidates = [os.environ.get("ARNN_CACHE_DIR"), Path.home() / ".cache" / "arnn_core",
+                  Path(tempfile.gettempdir()) / f"arnn_core_{os.getuid() if hasattr(os, 'getuid') else 'user'}"]
+    for cache in (Path(c) for c in candidates if c):
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            if os.access(cache, os.W_OK):
+                break
+        except OSError:
+            continue
+    else:
+        raise OSError("no writable cache directory for the compiled kernels")
     target = cache / f"libsk_krsb_{key}.so"
     if not target.exists():
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
