@@ -468,10 +468,13 @@ class _PairSumsKernel(torch.autograd.Function):
         deltaT = grad.t().contiguous().to(xT.dtype)
         g_out, g_bias, g_weight = torch.zeros_like(out_w), torch.zeros_like(bias), torch.zeros_like(weight)
         g_val = torch.zeros_like(values) if ctx.needs_input_grad[1] else None
+        # every thread accumulates its own copy of the gradients: bound their total to ~2^26 numbers
+        per_thread = out_w.numel() + bias.numel() + weight.numel() + (values.numel() if g_val is not None else 0)
+        threads = max(1, min(torch.get_num_threads(), 2**26 // max(1, per_thread)))
         getattr(_kernel_library(), f"sk_backward_{_sfx(xT.dtype)}")(
             N, B, net.k + 1, net.n_pairs, _ptr(xT), _ptr(st["row_ptr"]), _ptr(st["col"]), _ptr(values),
             _ptr(st["seg_lo"]), _ptr(st["seg_hi"]), _ptr(st["target"]), _ptr(out_w), _ptr(bias), _ptr(weight), _ptr(deltaT),
-            _ptr(g_out), _ptr(g_bias), _ptr(g_weight), _ptr(g_val), torch.get_num_threads())
+            _ptr(g_out), _ptr(g_bias), _ptr(g_weight), _ptr(g_val), threads)
         return None, g_val, g_out, g_bias, g_weight, None, None
 
 
