@@ -216,8 +216,11 @@ def training_curves(records: Sequence[dict], max_points: int = 2000) -> go.Figur
     return _layout(fig, None, height=520)
 
 
-def likelihood_curves(records: Sequence[dict]) -> go.Figure:
-    """Train and validation negative log-likelihood per epoch (per spin when N is known)."""
+def likelihood_curves(records: Sequence[dict], entropy_floor: float | None = None) -> go.Figure:
+    """Train and validation negative log-likelihood per epoch (per spin when N is known).
+
+    ``entropy_floor``: the exact entropy per spin of the distribution the samples come from —
+    the lowest NLL any model can reach on them (cross-entropy ≥ entropy), drawn dashed."""
     keys = ["epoch", "step", "train_nll_per_spin", "validation_nll_per_spin", "train_nll", "validation_nll"]
     cols = records_to_columns(records, keys)
     x = cols["epoch"] if np.any(np.isfinite(cols["epoch"])) else cols["step"]
@@ -231,9 +234,15 @@ def likelihood_curves(records: Sequence[dict]) -> go.Figure:
     if np.any(np.isfinite(val)):
         fig.add_trace(go.Scatter(x=x, y=val, name="validation NLL", mode="lines+markers",
                                  line=dict(color=PALETTE[1])))
+    if entropy_floor is not None and per_spin and len(x):
+        xs = np.array([np.nanmin(x), np.nanmax(x)], dtype=np.float32)
+        fig.add_trace(go.Scatter(x=xs, y=np.full(2, entropy_floor, np.float32), mode="lines",
+                                 name="exact entropy S/N (lowest possible)", line=dict(color="black", dash="dash")))
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="−⟨log q(x)⟩ / N" if per_spin else "−⟨log q(x)⟩")
-    return _layout(fig, "Negative log-likelihood", height=380)
+    _layout(fig, "Negative log-likelihood", height=380)
+    fig.update_layout(legend=dict(xanchor="right", x=0.99))
+    return fig
 
 
 # ---------------------------------------------------------------------- weights vs couplings

@@ -282,7 +282,14 @@ def live() -> None:
             m[1].metric("train NLL / N", ui.fmt(last.get("train_nll_per_spin"), 6))
             m[2].metric("validation NLL / N", ui.fmt(last.get("validation_nll_per_spin"), 6))
             m[3].metric("samples / s", ui.fmt(last.get("samples_per_second"), 3))
-            ui.show_plot(plots.likelihood_curves(recs), key="train_chart")
+            floor = None
+            if model["config"].get("samples") == "metropolis" and ui.exact_possible(model["system"]):
+                try:  # the samples' own entropy bounds the NLL from below (if they are equilibrated)
+                    ref = ui.exact_reference(model["system_key"], float(model["beta"]), model["system"])
+                    floor = ref.get("entropy") if ref else None
+                except Exception:
+                    floor = None
+            ui.show_plot(plots.likelihood_curves(recs, entropy_floor=floor), key="train_chart")
     elif snap.running:
         st.caption("Waiting for the first step…")
     if snap.done:

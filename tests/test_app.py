@@ -265,6 +265,7 @@ def test_likelihood_on_metropolis_samples_with_a_learnable_first_layer(app):
     _clean(app)
     fig = _charts(app)[0]
     assert fig["data"][0]["name"] == "train NLL" and _points(fig["data"][0]) == 3
+    assert fig["data"][-1]["name"].startswith("exact entropy")
     app.switch_page("pages/4_Weights_vs_couplings.py").run()
     _clean(app)
     r = [m.value for m in app.metric if m.label == "Pearson r (W vs J)"][0]
