@@ -413,4 +413,6 @@ def param_scaling(counts: dict[str, tuple[np.ndarray, np.ndarray]], current_n: i
                                  line=dict(color="grey", dash="dot")))
     fig.update_xaxes(title="N", type="log")
     fig.update_yaxes(title="trainable + fixed parameters", type="log")
-    return _layout(fig, "How the parameter count scales with N", height=380)
+    _layout(fig, "How the parameter count scales with N", height=380)
+    fig.update_layout(legend=dict(x=1.02, xanchor="left", y=1.0, yanchor="top"))
+    return fig

@@ -145,6 +145,21 @@ def test_deep_link_train_weights_and_screenshots(server, page):
     pg.get_by_text("Built SK N=16").wait_for()
     _no_exception(pg)
     assert _metric(pg, "N (spins)") == "16"
+    # a malformed upload (asymmetric J) is refused with a message; the SK system stays
+    import numpy as np
+    bad = SHOTS / "asymmetric.npz"
+    J = np.zeros((4, 4))
+    J[0, 1] = 1.0
+    np.savez(bad, J=J, h=np.zeros(4))
+    pg.get_by_label("Family").click()
+    pg.get_by_role("option", name="Upload (edge list / JSON / NPZ)").click()
+    pg.locator("input[type=file]").set_input_files(str(bad))
+    pg.get_by_role("button", name="Load this file").click()
+    error = pg.locator("[data-testid='stAlertContentError']").first
+    error.wait_for()
+    assert "symmetric" in error.inner_text() and "previous system is kept" in error.inner_text()
+    assert _metric(pg, "N (spins)") == "16"
+    assert pg.locator("[data-testid='stException']").count() == 0
 
     # 3. train, watch the live chart grow past 50 steps, stop
     pg.get_by_role("link", name="Train").first.click()
