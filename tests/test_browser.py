@@ -55,7 +55,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
-    log = open(SHOTS.parent / "_streamlit_server.log", "w") if SHOTS.parent.exists() else subprocess.DEVNULL
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    log = open(SHOTS / "streamlit_server.log", "w")  # git-ignored, with the screenshots
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true",
                              "--browser.gatherUsageStats", "false",
@@ -66,7 +67,7 @@ def server():
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail("streamlit exited at start; see tests/_streamlit_server.log")
+            pytest.fail("streamlit exited at start; see tests/_screenshots/streamlit_server.log")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
@@ -81,6 +82,7 @@ def server():
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    log.close()
 
 
 @pytest.fixture(scope="module")
