@@ -8,7 +8,6 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-import math  # noqa: E402
 
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
@@ -143,7 +142,7 @@ def _start_training() -> None:
                                    init_steps=config["init_steps"], std_threshold=config["std_threshold"],
                                    clip_grad=config["clip_grad"], seed=config["seed"],
                                    final_samples=config["final_samples"],
-                                   exact_kl=system.n <= ui.EXACT_MAX_N and not ss.w_final_samples == 0,
+                                   exact_kl=system.n <= ui.EXACT_MAX_N and ss.w_final_samples > 0,
                                    device=device, label=f"{spec.name} variational")
     else:
         config = {"mode": "likelihood", "architecture": spec.name, "options": options, "beta": beta_final,

@@ -9,7 +9,6 @@ if _ROOT not in sys.path:
 
 import math  # noqa: E402
 
-import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 

@@ -4,7 +4,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 import torch
 
 import arnn_core as ac
