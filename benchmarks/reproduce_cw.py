@@ -140,6 +140,14 @@ SUMMARY_COLUMNS = ["N", "architecture", "n_betas", "trainable_params", "mean_rel
                    "mean_rel_error_is", "max_rel_error_is", "paper_mean_rel_error", "total_steps", "wall_s"]
 
 
+def _first(label: str, shown: set) -> bool:
+    """True the first time a label is drawn, so each appears once in a multi-panel legend."""
+    if label in shown:
+        return False
+    shown.add(label)
+    return True
+
+
 def make_figures(rows, summary, records, settings, out_dir, png=True) -> list[Path]:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -151,11 +159,13 @@ def make_figures(rows, summary, records, settings, out_dir, png=True) -> list[Pa
         return written
     # A1–A3: relative error against β, one panel per N.
     fig = make_subplots(rows=1, cols=len(sizes), shared_yaxes=True, subplot_titles=[f"N = {n}" for n in sizes])
+    legend_shown: set[str] = set()
     for col, n in enumerate(sizes, start=1):
         for label in labels:
             pts = [r for r in rows if r["N"] == n and r["architecture"] == label and r["rel_error_var"]]
             fig.add_trace(go.Scatter(x=[p["beta"] for p in pts], y=[max(p["rel_error_var"], 1e-9) for p in pts],
-                                     mode="lines+markers", name=label, legendgroup=label, showlegend=col == 1,
+                                     mode="lines+markers", name=label, legendgroup=label,
+                                     showlegend=_first(label, legend_shown),
                                      line=dict(color=_report.ARCH_COLOURS.get(label))), row=1, col=col)
         fig.update_xaxes(title_text="β", row=1, col=col)
     fig.update_yaxes(type="log", title_text="|f_q − f| / |f|", row=1, col=1)
@@ -177,7 +187,8 @@ def make_figures(rows, summary, records, settings, out_dir, png=True) -> list[Pa
         paper = [(n, v[label]) for n, v in sorted(_paper.CW_MEAN_REL_ERROR.items()) if label in v]
         fig.add_trace(go.Scatter(x=[p[0] for p in paper], y=[p[1] for p in paper], mode="markers",
                                  name=f"{label} mean (paper)", marker=dict(color=colour, symbol="x", size=10)))
-    fig.update_xaxes(type="log", title_text="N")
+    all_n = sorted(set(sizes) | set(_paper.CW_MEAN_REL_ERROR))
+    fig.update_xaxes(type="log", title_text="N", tickvals=all_n, ticktext=[str(n) for n in all_n])
     fig.update_yaxes(type="log", title_text="relative error of f over β")
     fig.update_layout(title="Curie–Weiss: error against N (B)", template="plotly_white")
     written += _report.save_figure(fig, out_dir, "cw_error_vs_n", png=png, width=800)

@@ -6,7 +6,8 @@ SK (J = 1, h = 0) at N = 100 and 200, β = 2: 10,000 Metropolis samples taken 20
 small and random rather than to J, trained by maximum likelihood on those samples. If the
 architecture is right, the learned first-layer weights W_ij track the couplings: the scatter of
 |W_ij| against |J_ij| (i < j) lies along a line. Reported: the least-squares line, Pearson r of
-|W| vs |J| (and of the signed W vs J), and the training/validation NLL.
+|W| vs |J| (and of the signed W vs J), the mean per-column |r(W_:l, J_:l)| (invariant under the
+network's per-column sign/scale gauge) beside its value for unrelated weights, and the NLL.
 
 Each (N, instance) is one run of the resumable sweep (benchmarks/sweep.py; --workers,
 --ray-address, rerun to resume). Outputs in <out>/: weights_summary.csv, weights_pairs_N*.csv
@@ -144,7 +145,31 @@ def build_specs(settings: dict) -> list[dict]:
 
 SUMMARY_COLUMNS = ["N", "instance", "beta", "mc_samples", "mc_acceptance", "mc_energy_density", "mc_tau",
                    "epochs", "initial_nll_per_spin", "final_train_nll_per_spin", "final_validation_nll_per_spin",
-                   "pearson_abs", "pearson_signed", "fit_slope", "fit_intercept", "mc_seconds", "train_seconds"]
+                   "pearson_abs", "pearson_signed", "column_abs_r", "column_abs_r_unrelated", "fit_slope", "fit_intercept", "mc_seconds", "train_seconds"]
+
+
+def column_correlation(n: int, pairs_J, pairs_W, min_entries: int = 10) -> tuple[float | None, float | None]:
+    """Mean over target sites l of |Pearson r(W_:l, J_:l)| (over s < l), and its value expected
+    for unrelated W (≈ mean of sqrt(2/(π(l−1))), the mean |r| of independent normal vectors).
+
+    Why per column: the network is unchanged when column l of the first layer is multiplied by
+    any a ≠ 0 and the weights that read it (w_l, w1_il) by 1/a, so the sign and scale of each
+    column are a gauge; |r| within a column is the gauge-invariant measure of W tracking J.
+    """
+    import numpy as np
+
+    iu = np.triu_indices(n, k=1)
+    Wm, Jm = np.zeros((n, n)), np.zeros((n, n))
+    Wm[iu], Jm[iu] = pairs_W, pairs_J
+    values, noise = [], []
+    for col in range(min_entries, n):
+        w, j = Wm[:col, col], Jm[:col, col]
+        if w.std() > 0 and j.std() > 0:
+            values.append(abs(float(np.corrcoef(w, j)[0, 1])))
+            noise.append(math.sqrt(2.0 / (math.pi * (col - 1))))
+    if not values:
+        return None, None
+    return sum(values) / len(values), sum(noise) / len(noise)
 
 
 def summarise(records) -> list[dict]:
@@ -153,6 +178,7 @@ def summarise(records) -> list[dict]:
         if record is None:
             continue
         r = record["result"]
+        col_r, col_noise = column_correlation(r["n"], r["pairs_J"], r["pairs_W"])
         rows.append({"N": r["n"], "instance": r["instance"], "beta": r["beta"], "mc_samples": r["mc"]["samples"],
                      "mc_acceptance": r["mc"]["acceptance"], "mc_energy_density": r["mc"]["energy_density"],
                      "mc_tau": r["mc"]["autocorrelation_time"], "epochs": r["train"]["epochs"],
@@ -160,6 +186,7 @@ def summarise(records) -> list[dict]:
                      "final_train_nll_per_spin": r["train"]["final_train_nll_per_spin"],
                      "final_validation_nll_per_spin": r["train"]["final_validation_nll_per_spin"],
                      "pearson_abs": r["pearson_abs"], "pearson_signed": r["pearson_signed"],
+                     "column_abs_r": col_r, "column_abs_r_unrelated": col_noise,
                      "fit_slope": r["fit_slope"], "fit_intercept": r["fit_intercept"],
                      "mc_seconds": r["mc"]["seconds"], "train_seconds": r["train"]["seconds"]})
     return rows
@@ -172,8 +199,13 @@ def make_figure(records, out_dir, png=True, max_points=4000) -> list[Path]:
     shown = [r for r in records if r is not None and r["spec"]["instance"] == 0]
     if not shown:
         return []
-    fig = make_subplots(rows=1, cols=len(shown), subplot_titles=[
-        f"N = {r['result']['n']}: Pearson r = {r['result']['pearson_abs']:.3f}" for r in shown])
+    titles = []
+    for r in shown:
+        res = r["result"]
+        col_r, _ = column_correlation(res["n"], res["pairs_J"], res["pairs_W"])
+        titles.append(f"N = {res['n']}: r(|W|,|J|) = {res['pearson_abs']:.3f}"
+                      + (f", column |r| = {col_r:.2f}" if col_r is not None else ""))
+    fig = make_subplots(rows=1, cols=len(shown), subplot_titles=titles)
     for col, record in enumerate(shown, start=1):
         res = record["result"]
         pairs = list(zip(res["pairs_J"], res["pairs_W"]))
@@ -189,9 +221,8 @@ def make_figure(records, out_dir, png=True, max_points=4000) -> list[Path]:
                                  name="least squares", showlegend=col == 1), row=1, col=col)
         fig.update_xaxes(title_text="|J_ij|", row=1, col=col)
         fig.update_yaxes(title_text="|W_ij|" if col == 1 else None, row=1, col=col)
-    fig.update_layout(title="SK β = 2: learned first-layer weights of SK_1RSB (likelihood on Metropolis samples) "
-                            "against the couplings", template="plotly_white")
-    return _report.save_figure(fig, out_dir, "weights_vs_couplings", png=png, width=450 * len(shown) + 150)
+    fig.update_layout(title="SK β = 2: SK_1RSB's learnt first layer vs the couplings", template="plotly_white")
+    return _report.save_figure(fig, out_dir, "weights_vs_couplings", png=png, width=500 * len(shown) + 200)
 
 
 def reproduce(settings: dict, out_dir, sweep_kwargs: dict | None = None, report_only: bool = False,
@@ -250,10 +281,12 @@ def main(argv=None) -> int:
                     png=not args.no_png)
     _report.print_table([[s["N"], s["instance"], s["mc_samples"], f"{s['mc_acceptance']:.3f}",
                           _report.fmt(s["final_validation_nll_per_spin"], ".4f"), f"{s['pearson_abs']:.3f}",
-                          f"{s['pearson_signed']:.3f}", f"{s['fit_slope']:.3f}", f"{s['fit_intercept']:+.4f}",
-                          f"{s['mc_seconds']:.0f}", f"{s['train_seconds']:.0f}"] for s in out["summary"]],
-                        ["N", "inst", "samples", "MC accept", "val NLL/N", "r(|W|,|J|)", "r(W,J)", "slope",
-                         "intercept", "MC s", "train s"])
+                          f"{s['pearson_signed']:.3f}", _report.fmt(s["column_abs_r"], ".3f"),
+                          _report.fmt(s["column_abs_r_unrelated"], ".3f"), f"{s['fit_slope']:.3f}",
+                          f"{s['fit_intercept']:+.4f}", f"{s['mc_seconds']:.0f}", f"{s['train_seconds']:.0f}"]
+                         for s in out["summary"]],
+                        ["N", "inst", "samples", "MC accept", "val NLL/N", "r(|W|,|J|)", "r(W,J)",
+                         "column |r|", "(unrelated)", "slope", "intercept", "MC s", "train s"])
     print(f"[weights] wrote {', '.join(str(p) for p in out['files'])} in {time.perf_counter() - start:.0f}s",
           file=sys.stderr)
     return 1 if out["report"].failures else 0
