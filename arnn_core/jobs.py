@@ -32,6 +32,7 @@ __all__ = [
     "variational_job",
     "likelihood_job",
     "compare_job",
+    "replay_job",
     "estimate_memory_bytes",
     "available_memory_bytes",
     "check_fits_device",
@@ -456,3 +457,16 @@ def compare_job(system, entries: Sequence[tuple[str, Callable[[], Any]]], betas:
         return summary
 
     return Job(work, label="compare", device=device)
+
+
+def replay_job(history: Sequence[dict], result: dict | None = None, label: str = "loaded run") -> Job:
+    """A job that only replays a saved run's history (no training): a loaded run then looks to
+    the UI exactly like one trained here (charts, estimates, downloads). Start it, it ends at once."""
+    history = [dict(r) for r in history if isinstance(r, dict)]
+
+    def work(ctx: JobContext):
+        for record in history:
+            ctx.on_step(record)
+        return dict(result or {}, history=history)
+
+    return Job(work, label=label)

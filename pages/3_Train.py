@@ -176,6 +176,39 @@ def _start_training() -> None:
     ss.downloads = None
 
 
+def load_saved_run() -> None:
+    """A run zip (downloaded here or written by the CLI) becomes the current system, architecture
+    and trained network; its history is replayed into the charts."""
+    ss = st.session_state
+    up = ss.get("run_upload")
+    ss.train_error = None
+    if up is None:
+        return
+    if ss.get("job") is not None and ss.job.alive:
+        ss.train_error = "stop the current run before loading another"
+        return
+    try:
+        raw = up.getvalue()
+        if len(raw) > ui.MAX_UPLOAD_BYTES:
+            raise ValueError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {ui.MAX_UPLOAD_BYTES // 2**20} MB")
+        run = ac.load_run_zip(raw, where=up.name)
+        ui.set_system(run.system, {"family": "upload", "file": up.name})
+        ss.arch_name, ss.arch_options = run.config["architecture"], dict(run.config.get("options") or {})
+        training = dict(run.config.get("training") or {})
+        mode = training.get("mode") or ("likelihood" if any("train_nll" in r for r in run.history) else "variational")
+        beta = run.last_beta if run.last_beta is not None else float(training.get("beta", 1.0))
+        job = jobs.replay_job(run.history, label=f"{run.config['architecture']} (loaded)").start()
+        job.join(10)
+        spec = ac.get_architecture(ss.arch_name)
+        ss.job = job
+        ss.model = {"net": run.net, "system": run.system, "system_key": ss.system_key, "arch": spec.name,
+                    "options": ss.arch_options, "mode": mode, "beta": float(beta), "config": training, "job": job,
+                    "description": f"{spec.label} loaded from {up.name}, {mode} to β = {float(beta):g}"}
+        ss.downloads = None
+    except ValueError as exc:
+        ss.train_error = f"Could not load {up.name}: {exc}"
+
+
 def stop_training() -> None:
     job = st.session_state.get("job")
     if job is not None:
@@ -311,6 +344,9 @@ def body():
     b1, b2, _ = st.columns([1, 1, 4])
     b1.button("Start", type="primary", on_click=start_training, disabled=running, key="start")
     b2.button("Stop", on_click=stop_training, disabled=not running, key="stop")
+    with st.expander("Load a saved run (zip from this page or the CLI)"):
+        st.file_uploader("Run archive", type=["zip"], key="run_upload")
+        st.button("Load run", on_click=load_saved_run, disabled=running, key="load_run")
     if ss.get("train_error"):
         st.error(ss.train_error)
     st.fragment(live, run_every=REFRESH_SECONDS if running else None)()

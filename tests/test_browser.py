@@ -203,6 +203,11 @@ def test_deep_link_train_weights_and_screenshots(server, page):
     pg.wait_for_timeout(2500)
     assert int(_metric(pg, "step")) == stopped_at, "training went on after Stop"
     pg.screenshot(path=str(SHOTS / "train_after_stop.png"), full_page=True)
+    with pg.expect_download() as download:
+        pg.get_by_role("button", name="Run with weights (zip)").click()
+    run_zip = SHOTS / "run.zip"
+    download.value.save_as(str(run_zip))
+    assert run_zip.stat().st_size > 1000
     if os.environ.get("ARNN_DOC_SCREENSHOTS"):
         pg.locator("[data-testid='stExpander']").first.scroll_into_view_if_needed()
         _doc_screenshot(pg, ROOT / "docs" / "screenshot_train.png")
@@ -234,6 +239,20 @@ def test_deep_link_train_weights_and_screenshots(server, page):
         _no_exception(pg)
         pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+    # 6. the downloaded run loads back in a new session: same system, same history
+    pg.goto(f"{server}/Train")
+    pg.get_by_text("No run yet").wait_for()
+    pg.get_by_text("Load a saved run").click()
+    pg.locator("input[type=file]").set_input_files(str(run_zip))
+    pg.get_by_text("run.zip").first.wait_for()
+    pg.get_by_role("button", name="Load run").click()
+    pg.get_by_text("loaded from run.zip").first.wait_for()
+    _settle(pg)
+    _no_exception(pg)
+    assert int(_metric(pg, "step")) == stopped_at
+    assert _chart_points(pg) > 0
+    assert pg.get_by_text("SK N=16").count() >= 1
 
 
 @pytest.mark.skipif(not os.environ.get("ARNN_DOC_SCREENSHOTS"), reason="set ARNN_DOC_SCREENSHOTS=1 to redraw docs/")

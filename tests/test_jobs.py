@@ -176,3 +176,13 @@ def test_memory_check_refuses_the_hopeless():
 def test_friendly_error_is_one_line():
     msg = jobs.friendly_error(RuntimeError("first line\nsecond line"))
     assert "\n" not in msg and "first line" in msg
+
+
+def test_replay_job_shows_a_saved_history():
+    history = [{"step": k, "beta": 0.5, "free_energy": -1.0, "status": "running"} for k in range(1, 6)]
+    history[-1]["status"] = "finished"
+    job = jobs.replay_job(history).start()
+    assert job.join(5)
+    snap = job.snapshot()
+    assert snap.state == "finished" and [r["step"] for r in snap.records] == [1, 2, 3, 4, 5]
+    assert snap.result["history"] == history
