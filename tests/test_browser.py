@@ -166,10 +166,13 @@ def test_deep_link_train_weights_and_screenshots(server, page):
     # 3. train, watch the live chart grow past 50 steps, stop
     pg.get_by_role("link", name="Train").first.click()
     _settle(pg)
-    batch = pg.get_by_label("batch size")  # small batches: many steps in a short test on a busy CPU
-    batch.fill("64")
-    batch.press("Tab")
-    _settle(pg)
+    # small batches (many steps in a short test on a busy CPU) and a long schedule, so that a fast
+    # machine cannot finish the run before the test presses Stop
+    for label, value in (("batch size", "64"), ("steps per β", "5000")):
+        box = pg.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Tab")
+        _settle(pg)
     pg.get_by_role("button", name="Start").click()
     pg.get_by_text("samples / s").first.wait_for(timeout=60_000)  # first records are drawn
     # training survives a page switch: leave for System, come back, it has gone on
