@@ -26,7 +26,7 @@ import torch
 
 import arnn_core as ac
 
-#: Parameters of the training history that are summarised per β.
+#: Types of the estimate values stored per β (arrays and histograms are kept only at hist_betas).
 _SCALAR_TYPES = (int, float, bool)
 
 

@@ -23,7 +23,6 @@ Progress goes to stderr, the summary table to stdout.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -169,7 +168,8 @@ def make_figures(rows, summary, records, settings, out_dir, png=True) -> list[Pa
                                      line=dict(color=_report.ARCH_COLOURS.get(label))), row=1, col=col)
         fig.update_xaxes(title_text="β", row=1, col=col)
     fig.update_yaxes(type="log", title_text="|f_q − f| / |f|", row=1, col=1)
-    fig.update_layout(title=f"Curie–Weiss (J=1, h=0): relative error of the variational f ({settings['preset']})",
+    fig.update_layout(title=f"Curie–Weiss (J=1, h=0): relative error of the variational f "
+                            f"({settings['preset']} protocol)",
                       template="plotly_white")
     written += _report.save_figure(fig, out_dir, "cw_rel_error_vs_beta", png=png, width=min(1400, 350 * len(sizes) + 200))
 
