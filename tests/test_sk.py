@@ -367,7 +367,8 @@ def test_batch_chunking_with_recomputation_is_exact(monkeypatch, system_name):
         return lp.detach(), [p.grad.clone() for p in net.parameters()]
 
     lp_whole, g_whole = value_and_grads()
-    monkeypatch.setattr(sk_module, "_CHUNK_ELEMENTS", 1)  # one sample per chunk
+    per_sample = 2 * net.n_rows * net.width * (net.k + 2)
+    monkeypatch.setattr(sk_module, "_CHUNK_ELEMENTS", 7 * per_sample)  # chunks of 7, a shorter last one
     lp_chunk, g_chunk = value_and_grads()
     assert torch.allclose(lp_whole, lp_chunk, atol=1e-12)
     for a, b in zip(g_whole, g_chunk):
