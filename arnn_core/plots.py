@@ -110,7 +110,7 @@ def coupling_histogram(J, title: str = "Non-zero couplings J_ij (i < j)") -> go.
 def graph_layout(edges: Sequence[tuple[int, int, float]], n: int, lattice_shape=None, seed: int = 0) -> np.ndarray:
     """(n, 2) node positions: the lattice itself for 2D lattices, else a networkx spring layout."""
     if lattice_shape is not None and len(lattice_shape) == 2:
-        rows, cols = int(lattice_shape[0]), int(lattice_shape[1])
+        cols = int(lattice_shape[1])
         idx = np.arange(n)
         return np.stack([idx % cols, -(idx // cols)], axis=1).astype(np.float32)
     import networkx as nx

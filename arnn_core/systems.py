@@ -16,7 +16,7 @@ import io
 import json
 import math
 import os
-from typing import Any, Iterable
+from typing import Any
 
 import networkx as nx
 import numpy as np

@@ -30,14 +30,6 @@ VARIANTS = {
     "cw_n": [{"beta": 2.0}],
 }
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops; one intra-op thread avoids thread-pool contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def brute_force_states(n: int) -> torch.Tensor:
     """All 2^n states, independent of the library's enumerators."""

@@ -11,15 +11,6 @@ import arnn_core as ac
 from arnn_core.architectures.baselines import MADE, OneParameterARNN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops; one intra-op thread avoids thread-pool contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def all_states(n: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product([-1.0, 1.0], repeat=n)), dtype=torch.float64)
 

@@ -10,20 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import arnn_core as ac
 from arnn_core.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def run_cli(*args, cwd=None):

@@ -11,14 +11,6 @@ import torch
 import arnn_core as ac
 from arnn_core.architectures.curie_weiss import CurieWeissInfinity, CurieWeissN
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops; one intra-op thread avoids thread-pool contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def cw_log_z(n: int, J: float, h: float, beta: float) -> float:
     """log Z of Curie–Weiss from exact integer binomials (physics.md §2), independent of the library."""

@@ -11,14 +11,6 @@ import torch
 import arnn_core as ac
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 BETA = 1.0
 
 

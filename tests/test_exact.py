@@ -13,14 +13,6 @@ import arnn_core as ac
 import arnn_core.exact as exact_module
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _brute_force(system, beta):
     """Boltzmann weights over all_states with the system's own energy (no high/low split)."""
     X = ac.all_states(system.n)

@@ -12,14 +12,6 @@ import torch
 import arnn_core as ac
 from arnn_core.architectures.h2arnn import H2ARNN, H2ARNN_MAX_N, spin_states
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops; one intra-op thread avoids thread-pool contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def brute_force_states(n: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product([-1.0, 1.0], repeat=n)), dtype=torch.float64)

@@ -13,14 +13,6 @@ import torch
 import arnn_core as ac
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def trained():
     system = ac.sherrington_kirkpatrick(9, seed=2)

@@ -18,15 +18,6 @@ import arnn_core as ac
 Z_MAX = 4.0  # a fixed-seed run must land within 4 standard errors of the exact value
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the chains' per-site updates are small tensors: a thread pool only adds latency
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _assert_close(estimate, error, exact, max_error, what):
     assert 0 < error < max_error, f"{what}: error bar {error:.2e} not in (0, {max_error:.0e})"
     z = (estimate - exact) / error

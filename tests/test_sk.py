@@ -4,7 +4,6 @@ All probability checks are in float64 against exact enumeration of the 2^N state
 """
 
 import itertools
-import math
 import shutil
 
 import networkx as nx

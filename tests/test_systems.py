@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pickle
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -14,15 +12,6 @@ import pytest
 import torch
 
 import arnn_core as ac
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: thread-pool start-up only costs time on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _energy_by_pairs(J: np.ndarray, h: np.ndarray, x: np.ndarray) -> float:

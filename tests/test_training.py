@@ -13,15 +13,6 @@ import torch
 import arnn_core as ac
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Small tensors on a shared 2-core machine: one intra-op thread avoids oversubscription.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def sk10():
     return ac.sherrington_kirkpatrick(10, seed=3)
@@ -118,7 +109,6 @@ def test_stop_event_from_callback_ends_within_one_step(sk10):
 def test_stop_event_from_another_thread(sk10):
     net = ac.make_arnn("sl", sk10)
     stop = threading.Event()
-    steps_at_stop = []
     history_box = []
     first = threading.Event()
 
