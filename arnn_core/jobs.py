@@ -278,15 +278,24 @@ def estimate_memory_bytes(spec, system, options: dict, batch_size: int, dtype_by
         return None
     trainable, fixed = (int(c) for c in counts)
     n = system.n
+    # Chunked architectures keep a bounded working set whatever the batch (measured: H2ARNN
+    # chunks to ~32 MB; SK_kRSB keeps only the (chunk, N) fields c_il, its pair units are
+    # recomputed chunk by chunk in backward).
+    working_set = 0
     if spec.name == "made":
         per_sample = n * max(1, int(options.get("depth", 2))) * max(1, int(options.get("width", 1))) * 2 + 4 * n
-    elif spec.name == "h2arnn":
-        per_sample = 2 ** min(n - 1, 40) * 4
+    elif spec.analytic:
+        # CW_N and H2ARNN are never trained: the fixed weights, the samples and a chunk of work
+        per_sample = 4 * n
+        working_set = 2**26
+    elif spec.name == "sk_krsb":
+        per_sample = 16 * n
+        working_set = 2**28
     else:
         per_sample = trainable + fixed + 4 * n
     # activations in the forward pass are kept for backward (×2 for the pre-activations);
     # capped so that absurd sizes (H2ARNN at N = 2000 has 2^2000 units) stay printable floats
-    return int(min(dtype_bytes * (4 * (trainable + fixed) + 2 * batch_size * per_sample), 2**70))
+    return int(min(dtype_bytes * (4 * (trainable + fixed) + 2 * batch_size * per_sample) + working_set, 2**70))
 
 
 def check_fits_device(spec, system, options: dict, batch_size: int, device, dtype_bytes: int = 4) -> str | None:
