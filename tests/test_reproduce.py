@@ -19,17 +19,6 @@ import arnn_core as ac  # noqa: E402
 from benchmarks import reproduce_cw, reproduce_sk, reproduce_weights  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny tensors: one thread avoids OpenMP spin-waits on a busy 2-core machine.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
