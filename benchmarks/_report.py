@@ -79,6 +79,29 @@ def histogram_xy(hist) -> tuple[list[float], list[float]] | None:
     return xs, [p / total / width for p in probs]
 
 
+def overlap_figure(records, n: int, beta_key: str, title: str):
+    """P(q) under each trained network at size ``n`` and β ``beta_key`` (the paper's panel C),
+    from the stored per-run histograms; None when no run of that size stored one."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for record in records:
+        if record is None or record["spec"]["system"]["n"] != n:
+            continue
+        xy = histogram_xy(record["result"].get("histograms", {}).get(beta_key, {}).get("overlap_hist"))
+        if xy is None:
+            continue
+        label = record["spec"]["label"]
+        fig.add_trace(go.Scatter(x=xy[0], y=xy[1], mode="lines", name=label,
+                                 line=dict(color=ARCH_COLOURS.get(label), shape="hvh")))
+    if not fig.data:
+        return None
+    fig.update_xaxes(title_text="q")
+    fig.update_yaxes(title_text="P(q)")
+    fig.update_layout(title=title, template="plotly_white")
+    return fig
+
+
 #: One colour per architecture label, shared by all figures.
 ARCH_COLOURS = {
     "CW_N": "#000000", "CW_inf": "#1f77b4", "1P": "#d62728", "SL": "#2ca02c", "MADE_21": "#9467bd",

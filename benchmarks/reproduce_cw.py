@@ -195,22 +195,10 @@ def make_figures(rows, summary, records, settings, out_dir, png=True) -> list[Pa
 
     # C: P(q) at the largest N that has histograms, β = overlap_beta.
     key = f"{settings['overlap_beta']:g}"
-    fig = go.Figure()
     n_hist = max(sizes)
-    for record in records:
-        if record is None or record["spec"]["system"]["n"] != n_hist:
-            continue
-        xy = _report.histogram_xy(record["result"].get("histograms", {}).get(key, {}).get("overlap_hist"))
-        if xy is None:
-            continue
-        label = record["spec"]["label"]
-        fig.add_trace(go.Scatter(x=xy[0], y=xy[1], mode="lines", name=label,
-                                 line=dict(color=_report.ARCH_COLOURS.get(label), shape="hvh")))
-    if fig.data:
-        fig.update_xaxes(title_text="q")
-        fig.update_yaxes(title_text="P(q)")
-        fig.update_layout(title=f"Curie–Weiss N = {n_hist}, β = {key}: overlap distribution (C; CW_N is exact)",
-                          template="plotly_white")
+    fig = _report.overlap_figure(records, n_hist, key,
+                                 f"Curie–Weiss N = {n_hist}, β = {key}: overlap distribution (C; CW_N is exact)")
+    if fig is not None:
         written += _report.save_figure(fig, out_dir, "cw_overlap", png=png, width=800)
     return written
 

@@ -247,21 +247,9 @@ def make_figures(rows, summary, counts, records, settings, out_dir, png=True) ->
     key = f"{settings['overlap_beta']:g}"
     if sizes:
         n_hist = max(sizes)
-        fig = go.Figure()
-        for record in records:
-            if record is None or record["spec"]["system"]["n"] != n_hist:
-                continue
-            xy = _report.histogram_xy(record["result"].get("histograms", {}).get(key, {}).get("overlap_hist"))
-            if xy is None:
-                continue
-            label = record["spec"]["label"]
-            fig.add_trace(go.Scatter(x=xy[0], y=xy[1], mode="lines", name=label,
-                                     line=dict(color=_report.ARCH_COLOURS.get(label), shape="hvh")))
-        if fig.data:
-            fig.update_xaxes(title_text="q")
-            fig.update_yaxes(title_text="P(q)")
-            fig.update_layout(title=f"SK N = {n_hist}, instance 0, β = {key}: overlap distribution under q",
-                              template="plotly_white")
+        fig = _report.overlap_figure(records, n_hist, key,
+                                     f"SK N = {n_hist}, instance 0, β = {key}: overlap distribution under q")
+        if fig is not None:
             written += _report.save_figure(fig, out_dir, "sk_overlap", png=png, width=800)
     return written
 
