@@ -206,7 +206,10 @@ def test_stop_ends_a_long_run(app):
     assert app.warning and "Stopped" in app.warning[0].value
 
 
-def test_refusals_are_messages(app):
+def test_refusals_are_messages(app, monkeypatch):
+    import arnn_core.jobs
+    # the memory refusal must not depend on the machine running the tests: pretend 16 GiB are free
+    monkeypatch.setattr(arnn_core.jobs, "available_memory_bytes", lambda device: 16 * 2**30)
     app.switch_page("pages/3_Train.py").run()
     # β stop below β start
     _quick_settings(app)
@@ -221,10 +224,11 @@ def test_refusals_are_messages(app):
     app.run()
     app.button(key="start").click().run()
     assert app.error and "does not fit" in app.error[0].value
-    # a network and batch far beyond this machine's memory (SK_1RSB at N = 400, batch 100,000)
+    # a network and batch far beyond this machine's memory (SK_1RSB at N = 4000: 80M parameters,
+    # batch 100,000; N = 400 would fit, SK_kRSB's working set is O(batch × N))
     import arnn_core as ac
-    app.session_state.system = ac.sherrington_kirkpatrick(400, seed=0)
-    app.session_state.system_key = "sk400"
+    app.session_state.system = ac.sherrington_kirkpatrick(4000, seed=0)
+    app.session_state.system_key = "sk4000"
     app.session_state.arch_name, app.session_state.arch_options = "sk_krsb", {"k": 1}
     app.session_state.w_batch = 100_000
     app.run()
