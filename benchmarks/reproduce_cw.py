@@ -32,7 +32,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import _paper, _report  # noqa: E402
-from benchmarks.sweep import (add_sweep_arguments, hardware_description, load_stored, run_sweep,  # noqa: E402
+from benchmarks.sweep import (add_sweep_arguments, hardware_description, run_or_load,  # noqa: E402
                               sweep_kwargs_from_args)
 
 RUN_FUNCTION = "benchmarks._anneal:annealing_run"
@@ -208,12 +208,9 @@ def reproduce(settings: dict, out_dir, sweep_kwargs: dict | None = None, report_
     """Run (or resume) the sweep and write the CSVs and figures; returns rows, summary and paths."""
     out_dir = Path(out_dir)
     specs = build_specs(settings)
-    if report_only:
-        report = load_stored(specs, out_dir)
-    else:
-        report = run_sweep(RUN_FUNCTION, specs, out_dir, label="cw", progress=progress,
-                           cost=lambda s: s["system"]["n"] * _COST.get(s["label"], 1.0),
-                           **(sweep_kwargs or {}))
+    report = run_or_load(RUN_FUNCTION, specs, out_dir,
+                         label="cw", cost=lambda s: s["system"]["n"] * _COST.get(s["label"], 1.0),
+                         report_only=report_only, progress=progress, sweep_kwargs=sweep_kwargs)
     rows = collect_rows(report.records)
     summary = summarise(rows, report.records)
     files = [_report.write_csv(rows, out_dir / "cw_results.csv", RESULT_COLUMNS),

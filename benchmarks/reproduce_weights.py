@@ -29,7 +29,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from benchmarks import _report  # noqa: E402
-from benchmarks.sweep import (add_sweep_arguments, hardware_description, load_stored, run_sweep,  # noqa: E402
+from benchmarks.sweep import (add_sweep_arguments, hardware_description, run_or_load,  # noqa: E402
                               sweep_kwargs_from_args)
 
 RUN_FUNCTION = "benchmarks.reproduce_weights:weights_run"
@@ -229,11 +229,9 @@ def reproduce(settings: dict, out_dir, sweep_kwargs: dict | None = None, report_
               png: bool = True, progress: bool = True) -> dict:
     out_dir = Path(out_dir)
     specs = build_specs(settings)
-    if report_only:
-        report = load_stored(specs, out_dir)
-    else:
-        report = run_sweep(RUN_FUNCTION, specs, out_dir, label="weights", progress=progress,
-                           cost=lambda s: s["n"] ** 2, **(sweep_kwargs or {}))
+    report = run_or_load(RUN_FUNCTION, specs, out_dir,
+                         label="weights", cost=lambda s: s["n"] ** 2,
+                         report_only=report_only, progress=progress, sweep_kwargs=sweep_kwargs)
     summary = summarise(report.records)
     files = [_report.write_csv(summary, out_dir / "weights_summary.csv", SUMMARY_COLUMNS)]
     for record in report.records:

@@ -453,6 +453,16 @@ def load_stored(specs: list[dict], out_dir) -> SweepReport:
     return SweepReport(specs, records, 0, sum(r is not None for r in records), [], 0.0, "none (report only)")
 
 
+def run_or_load(run_function: str, specs: list[dict], out_dir, *, label: str, cost: Callable[[dict], float],
+                report_only: bool = False, progress: bool = True, sweep_kwargs: dict | None = None) -> SweepReport:
+    """The reproduction scripts' common step: with ``report_only`` read the stored records,
+    else run (or resume) the sweep."""
+    if report_only:
+        return load_stored(specs, out_dir)
+    return run_sweep(run_function, specs, out_dir, label=label, progress=progress, cost=cost,
+                     **(sweep_kwargs or {}))
+
+
 def hardware_description() -> str:
     """One line: CPU model, core count, torch version/threads (for docs/results.md)."""
     cpu = platform.processor() or platform.machine()
